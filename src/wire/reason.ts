@@ -50,6 +50,8 @@ export const Reason = {
   VRRP_BAD_CSUM: 44,
   IPIP_INNER_BAD: 45,
   SCTP_TRUNCATED: 46,
+  GRE_BAD_CSUM: 47,
+  ICMP6_BAD_CSUM: 48,
 } as const;
 
 export type Reason = (typeof Reason)[keyof typeof Reason];
