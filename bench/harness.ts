@@ -17,15 +17,19 @@ export interface BenchOpts {
   warmupSamples?: number;
 }
 
-/** `fn(i)` performs one operation; it should return something so V8 cannot drop the work. */
-export function bench(name: string, fn: (i: number) => number, o: BenchOpts): BenchResult {
+/**
+ * `loop(n)` performs n operations in its own loop (so the measured code is inlined there, not
+ * called through a shared, soon megamorphic call site) and returns something derived from the
+ * work so V8 cannot drop it.
+ */
+export function bench(name: string, loop: (n: number) => number, o: BenchOpts): BenchResult {
   const samples = o.samples ?? 7;
   const warm = o.warmupSamples ?? 2;
   let sink = 0;
   const times: number[] = [];
   for (let s = 0; s < warm + samples; s++) {
     const t0 = process.hrtime.bigint();
-    for (let i = 0; i < o.ops; i++) sink = (sink + fn(i)) | 0;
+    sink = (sink + loop(o.ops)) | 0;
     const dt = Number(process.hrtime.bigint() - t0) / o.ops;
     if (s >= warm) times.push(dt);
   }

@@ -29,7 +29,7 @@ export class Dest {
   tunType: TunType = TunType.IPIP;
   tunPort = 0;
   tunFlags = 0;
-  /** Connections (and templates) bound to this dest. */
+  /** References: connections and templates bound to this dest, plus lblc/lblcr cache entries. */
   refcnt = 0;
   /** While in the trash: when it may be freed (ms on the injected clock); otherwise 0. */
   trashExpires = 0;

@@ -1,0 +1,5 @@
+/** `npm run bench`: every benchmark section, with its reference measured in the same run. */
+import { runWireBench } from './wire.ts';
+
+console.log(`tslvs benchmarks — node ${process.version}, ${process.arch}`);
+runWireBench();
