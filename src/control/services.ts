@@ -23,6 +23,7 @@ import { Service } from '../model/service.ts';
 import { Stats } from '../model/stats.ts';
 import { createScheduler, isSchedulerName } from '../sched/index.ts';
 import type { SchedEnv } from '../sched/types.ts';
+import { Estimator } from '../stats/estimator.ts';
 
 /** Identifies a virtual service: <af, protocol, address, port> or <af, fwmark>. */
 export interface ServiceKey {
@@ -73,6 +74,8 @@ export class ServiceTable {
   /** Deleted dests that connections may still reference, revivable for 120 s (ip_vs_trash_get_dest). */
   readonly trash: Dest[] = [];
   readonly total = new Stats();
+  /** The 2-second rate estimator over the total, every service and every linked dest. */
+  readonly estimator: Estimator;
 
   // IPv4 by protocol: key addr * 65536 + port (exact in a double). IPv6: key fold * 65536 + port
   // to a small list compared byte by byte. Fwmark services: by mark, per family.
@@ -95,6 +98,8 @@ export class ServiceTable {
 
   constructor(env: SchedEnv) {
     this.env = env;
+    this.estimator = new Estimator(env.now());
+    this.estimator.add(this.total);
   }
 
   // ---- packet-path lookups --------------------------------------------------------------
@@ -215,6 +220,7 @@ export class ServiceTable {
     svc.sched = createScheduler(sched, svc, this.env);
     this.list.push(svc);
     this.hash(svc);
+    this.estimator.add(svc.stats);
     return svc;
   }
 
@@ -258,6 +264,7 @@ export class ServiceTable {
     svc.sched?.done?.();
     this.unhash(svc);
     this.list.splice(this.list.indexOf(svc), 1);
+    this.estimator.remove(svc.stats);
   }
 
   private validateDest(svc: Service, d: DestOpts): void {
@@ -335,6 +342,8 @@ export class ServiceTable {
     dest.uThreshold = d.uThreshold;
     dest.lThreshold = d.lThreshold;
     if (add) {
+      // ip_vs_start_estimator, then the head of the list and the scheduler's add_dest.
+      this.estimator.add(dest.stats);
       svc.dests.unshift(dest);
       svc.sched!.addDest(dest);
     } else {
@@ -360,6 +369,7 @@ export class ServiceTable {
     svc.sched!.delDest(dest, idx);
     dest.trashExpires = this.env.now() + DEST_TRASH_PERIOD_MS;
     this.trash.push(dest);
+    this.estimator.remove(dest.stats);
   }
 
   /** ip_vs_dest_trash_expire: frees trashed dests that no connection references any more. */

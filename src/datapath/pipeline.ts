@@ -64,6 +64,8 @@ import { LaddrPool, LportSpace, handlePort, handleSlot } from '../xmit/laddr-poo
 import { decrementTtl, rewriteDst4, rewriteSrc4, setMacs } from '../xmit/rewrite.ts';
 import { icmpSendInPlace4, mayAnswerIcmp4 } from '../xmit/icmp-send.ts';
 import { FrameInfo, parseFrame } from './parse.ts';
+import { Path6 } from './pipeline6.ts';
+import type { IpAddr } from '../model/addr.ts';
 import { COUNTER_COUNT, Dp, Verdict } from './verdict.ts';
 
 /** Where to send a packet next: filled by NetEnv.route4. */
@@ -86,6 +88,8 @@ export class Hop {
  */
 export interface NetEnv {
   route4(dst: number, hop: Hop): boolean;
+  /** The same for an IPv6 destination (16 bytes at `off`). */
+  route6(dst: Uint8Array, off: number, hop: Hop): boolean;
   /** Our MAC on interface `ifindex` (for answers sent back where a frame came from). */
   ifMac(ifindex: number): number;
 }
@@ -127,7 +131,29 @@ export interface PipelineOptions {
 
 const MS = 1000;
 
-export class Pipeline {
+/** What the IPv6 path (pipeline6.ts) shares with the pipeline: tables, counters, transmit tail. */
+export interface PipelineCore {
+  readonly services: ServiceTable;
+  readonly settings: PipelineSettings;
+  readonly connSettings: ConnSettings;
+  readonly timeouts: Timeouts;
+  readonly net: NetEnv;
+  readonly hop: Hop;
+  lastReason: number;
+  count(reason: number): void;
+  drop(reason: number): number;
+  pass(reason: number): number;
+  addStats(dest: Dest, bytes: number, inbound: boolean): void;
+  allocLport(svc: Service): number;
+  releaseLport(svcId: number, h: number): void;
+  lportAddr(slot: number): IpAddr | null;
+  /** Records a transmit of `len` bytes out of `ifindex`; returns Verdict.TX. */
+  sent(ifindex: number, len: number): number;
+  /** Records a local answer of `len` bytes back out of `ifindex`; returns Verdict.REPLY. */
+  replied(ifindex: number, len: number): number;
+}
+
+export class Pipeline implements PipelineCore {
   readonly services: ServiceTable;
   readonly conns4: ConnTable;
   readonly settings: PipelineSettings;
@@ -142,9 +168,11 @@ export class Pipeline {
   outLen = 0;
   lastReason = 0;
 
-  private readonly net: NetEnv;
+  readonly net: NetEnv;
+  readonly hop = new Hop();
+  /** The IPv6 half (its own connection table). */
+  readonly v6: Path6;
   private readonly fi = new FrameInfo();
-  private readonly hop = new Hop();
   private readonly sp: SchedPacket = newSchedPacket();
   private readonly cparam: ConnParam = newConnParam();
   private readonly tun = newTunnelParams();
@@ -175,28 +203,69 @@ export class Pipeline {
     this.fnatHandle = new Float64Array(this.conns4.maxEntries).fill(-1);
     this.fnatSvc = new Int32Array(this.conns4.maxEntries);
     this.conns4.onUnlink = (id: number) => this.releaseFnat(id);
+    this.v6 = new Path6(this, this.fi, o.random, o.maxConns ?? 1 << 20, o.connTickMs);
   }
 
-  /** Periodic work: expire conns, free trashed dests, age scheduler state. */
+  /** The IPv6 connection table. */
+  get conns6(): ConnTable {
+    return this.v6.conns;
+  }
+
+  /** Periodic work: expire conns, free trashed dests, age scheduler state, estimate rates. */
   tick(now: number): void {
     this.conns4.expire(now);
+    this.v6.conns.expire(now);
+    this.services.estimator.tick(now);
     this.services.expireTrash(now);
     for (const s of this.services.list) s.sched?.tick?.(now);
   }
 
-  private count(reason: number): void {
+  count(reason: number): void {
     this.counters[reason]++;
     this.lastReason = reason;
   }
 
-  private drop(reason: number): number {
+  drop(reason: number): number {
     this.count(reason);
     return Verdict.DROP;
   }
 
-  private pass(reason: number): number {
+  pass(reason: number): number {
     this.count(reason);
     return Verdict.PASS;
+  }
+
+  sent(ifindex: number, len: number): number {
+    this.outIf = ifindex;
+    this.outLen = len;
+    this.counters[Dp.TX]++;
+    this.lastReason = Dp.TX;
+    return Verdict.TX;
+  }
+
+  replied(ifindex: number, len: number): number {
+    this.outIf = ifindex;
+    this.outLen = len;
+    this.counters[Dp.REPLY]++;
+    return Verdict.REPLY;
+  }
+
+  addStats(dest: Dest, bytes: number, inbound: boolean): void {
+    addStats(dest, this.services.total, bytes, inbound);
+  }
+
+  allocLport(svc: Service): number {
+    return this.laddrPool(svc).alloc();
+  }
+
+  releaseLport(svcId: number, h: number): void {
+    const pool = this.laddrPools.get(svcId);
+    if (pool !== undefined) pool.free(h);
+    else this.lports.free(h);
+  }
+
+  lportAddr(slot: number): IpAddr | null {
+    return this.lports.laddrOfSlot(slot);
   }
 
   /**
@@ -225,9 +294,11 @@ export class Pipeline {
         return this.isVip4(fi.daddr) ? this.drop(Dp.FRAGMENT_TO_VIP) : this.pass(Dp.PASS_NOT_VIP);
       }
       if (r === Reason.ETHERTYPE_UNKNOWN || r === Reason.L4_PROTO_UNKNOWN) return this.pass(r);
-      if (fi.ethertype === 0x0806 || fi.af === 6) return this.pass(r);
+      if (r === Reason.IPV6_FRAGMENT) return this.pass(Dp.PASS_NOT_VIP);
+      if (fi.ethertype === 0x0806) return this.pass(r);
       return this.drop(r);
     }
+    if (fi.af === 6) return this.v6.process(b, rxIf, rxFlags, cap, now);
     if (fi.af !== 4) return this.pass(Dp.PASS_NOT_IP);
     const p = fi.proto;
     if (p === IPPROTO_TCP || p === IPPROTO_UDP || p === IPPROTO_SCTP)
@@ -439,9 +510,7 @@ export class Pipeline {
     const h = this.fnatHandle[id];
     if (h < 0) return;
     this.fnatHandle[id] = -1;
-    const pool = this.laddrPools.get(this.fnatSvc[id]);
-    if (pool !== undefined) pool.free(h);
-    else this.lports.free(h);
+    this.releaseLport(this.fnatSvc[id], h);
   }
 
   /** Drops FullNAT pools of services that changed or went (control plane, after an edit). */

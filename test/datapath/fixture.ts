@@ -49,6 +49,31 @@ export class FakeNet implements NetEnv {
     hop.saddr = ipv4FromString('10.0.0.254');
     return true;
   }
+  /** IPv6: real servers on 2001:db8:10::/64 behind interface 2, the rest via the router. */
+  route6(dst: Uint8Array, off: number, hop: Hop): boolean {
+    const inside =
+      dst[off] === 0x20 &&
+      dst[off + 1] === 0x01 &&
+      dst[off + 2] === 0x0d &&
+      dst[off + 3] === 0xb8 &&
+      dst[off + 4] === 0 &&
+      dst[off + 5] === 0x10;
+    if (inside) {
+      const m = this.neigh.get(ipv4FromString(`192.168.10.${dst[off + 15]}`));
+      if (m === undefined) return false;
+      hop.ifindex = 2;
+      hop.dstMac = m;
+      hop.srcMac = macFromString(MAC.dirIn);
+      hop.mtu = this.mtuIn;
+      return true;
+    }
+    hop.ifindex = 1;
+    hop.dstMac = macFromString(MAC.router);
+    hop.srcMac = macFromString(MAC.dirOut);
+    hop.mtu = this.mtuOut;
+    return true;
+  }
+
   ifMac(ifindex: number): number {
     return macFromString(ifindex === 2 ? MAC.dirIn : MAC.dirOut);
   }

@@ -4,11 +4,12 @@
  */
 import { ethEmit, ETHERTYPE_IPV4 } from '../../src/wire/ethernet.ts';
 import { ipv4Emit, IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP } from '../../src/wire/ipv4.ts';
-import { tcpEmit, tcpFillCsumV4, tcpFillPartialCsumV4 } from '../../src/wire/tcp.ts';
+import { tcpEmit, tcpFillCsumV4, tcpFillCsumV6, tcpFillPartialCsumV4 } from '../../src/wire/tcp.ts';
+import { ipv6Emit } from '../../src/wire/ipv6.ts';
 import type { TcpOption } from '../../src/wire/tcp.ts';
 import { udpEmit, udpFillCsumV4 } from '../../src/wire/udp.ts';
 import { icmpFillCsum } from '../../src/wire/icmp.ts';
-import { ipv4FromString, macFromString } from '../../src/wire/addr.ts';
+import { ipv4FromString, ipv6FromString, macFromString } from '../../src/wire/addr.ts';
 
 export interface Pkt4 {
   srcMac?: string;
@@ -144,5 +145,66 @@ export function icmp4(
 export function inSlot(frame: Uint8Array, cap = 2048): Uint8Array {
   const b = new Uint8Array(cap);
   b.set(frame, 0);
+  return b;
+}
+
+export interface Tcp6Spec {
+  srcMac?: string;
+  dstMac?: string;
+  src: string;
+  dst: string;
+  hopLimit?: number;
+  sport: number;
+  dport: number;
+  flags: number;
+  seq?: number;
+  ack?: number;
+  payload?: Uint8Array;
+}
+
+/** Ethernet + IPv6 + TCP with a full checksum. */
+export function tcp6(s: Tcp6Spec): Uint8Array {
+  const payload = s.payload ?? new Uint8Array(0);
+  const l4len = 20 + payload.length;
+  const b = new Uint8Array(14 + 40 + l4len);
+  ethEmit(
+    {
+      dst: macFromString(s.dstMac ?? MAC_DIRECTOR),
+      src: macFromString(s.srcMac ?? MAC_CLIENT),
+      ethertype: 0x86dd,
+    },
+    b,
+    0,
+  );
+  ipv6Emit(
+    {
+      trafficClass: 0,
+      flowLabel: 0,
+      payloadLen: l4len,
+      nextHeader: IPPROTO_TCP,
+      hopLimit: s.hopLimit ?? 64,
+      src: ipv6FromString(s.src),
+      dst: ipv6FromString(s.dst),
+    },
+    b,
+    14,
+  );
+  tcpEmit(
+    {
+      srcPort: s.sport,
+      dstPort: s.dport,
+      seq: s.seq ?? 1000,
+      ack: s.ack ?? 0,
+      flags: s.flags,
+      reserved: 0,
+      window: 65535,
+      urgent: 0,
+      options: [],
+    },
+    b,
+    54,
+  );
+  b.set(payload, 74);
+  tcpFillCsumV6(b, 14, 54, l4len);
   return b;
 }
