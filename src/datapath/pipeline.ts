@@ -64,6 +64,9 @@ import { LaddrPool, LportSpace, handlePort, handleSlot } from '../xmit/laddr-poo
 import { decrementTtl, rewriteDst4, rewriteSrc4, setMacs } from '../xmit/rewrite.ts';
 import { icmpSendInPlace4, mayAnswerIcmp4 } from '../xmit/icmp-send.ts';
 import { FrameInfo, parseFrame } from './parse.ts';
+import { PROXY2_LEN_V4, proxy2WriteV4 } from '../wire/proxy2.ts';
+import type { SeqState } from '../xmit/seq-adjust.ts';
+import { newSeqState, seqStateUpdate, tcpFixAck, tcpFixSeq, tcpInsertDataV4 } from '../xmit/seq-adjust.ts';
 import { Path6 } from './pipeline6.ts';
 import type { IpAddr } from '../model/addr.ts';
 import { COUNTER_COUNT, Dp, Verdict } from './verdict.ts';
@@ -110,8 +113,12 @@ export interface PipelineSettings {
   pmtuDisc: boolean;
   /** Answer ICMP echo requests sent to a VIP (the kernel's local stack does, the VIP being local). */
   answerPing: boolean;
-  /** FullNAT: how the client address reaches the real server. */
-  fullnatClientAddr: 'toa' | 'none';
+  /**
+   * FullNAT: how the client address reaches the real server — a TOA TCP option on the handshake
+   * (Alibaba LVS / DPVS, read by the real server's toa module), a PROXY protocol v2 header in
+   * front of the first payload (read by haproxy, nginx `proxy_protocol`, …), or not at all.
+   */
+  fullnatClientAddr: 'toa' | 'proxy2' | 'none';
 }
 
 export interface PipelineOptions {
@@ -182,6 +189,13 @@ export class Pipeline implements PipelineCore {
   /** FullNAT: the pool handle of each conn (slot × 65536 + port), -1 when none. */
   private readonly fnatHandle: Float64Array;
   private readonly fnatSvc: Int32Array;
+  // PROXY v2: per-conn sequence shift of the client → server stream (struct ip_vs_seq).
+  private readonly seqInit: Uint32Array;
+  private readonly seqDelta: Int32Array;
+  private readonly seqPrev: Int32Array;
+  private readonly seqActive: Uint8Array;
+  private readonly seq: SeqState = newSeqState();
+  private readonly proxyHdr = new Uint8Array(PROXY2_LEN_V4);
 
   constructor(o: PipelineOptions) {
     this.services = o.services;
@@ -202,6 +216,10 @@ export class Pipeline implements PipelineCore {
     this.lports = new LportSpace({ workers: o.lportWorkers ?? 1, worker: o.lportWorker ?? 0 });
     this.fnatHandle = new Float64Array(this.conns4.maxEntries).fill(-1);
     this.fnatSvc = new Int32Array(this.conns4.maxEntries);
+    this.seqInit = new Uint32Array(this.conns4.maxEntries);
+    this.seqDelta = new Int32Array(this.conns4.maxEntries);
+    this.seqPrev = new Int32Array(this.conns4.maxEntries);
+    this.seqActive = new Uint8Array(this.conns4.maxEntries);
     this.conns4.onUnlink = (id: number) => this.releaseFnat(id);
     this.v6 = new Path6(this, this.fi, o.random, o.maxConns ?? 1 << 20, o.connTickMs);
   }
@@ -492,7 +510,25 @@ export class Pipeline implements PipelineCore {
     }
     this.fnatHandle[cid] = h;
     this.fnatSvc[cid] = svc.id;
+    this.seqActive[cid] = 0;
+    this.seqDelta[cid] = this.seqPrev[cid] = 0;
     return cid;
+  }
+
+  private loadSeq(cid: number): SeqState {
+    const st = this.seq;
+    st.initSeq = this.seqInit[cid];
+    st.delta = this.seqDelta[cid];
+    st.prevDelta = this.seqPrev[cid];
+    st.active = this.seqActive[cid] === 1;
+    return st;
+  }
+
+  private storeSeq(cid: number, st: SeqState): void {
+    this.seqInit[cid] = st.initSeq;
+    this.seqDelta[cid] = st.delta;
+    this.seqPrev[cid] = st.prevDelta;
+    this.seqActive[cid] = st.active ? 1 : 0;
   }
 
   private laddrPool(svc: Service): LaddrPool {
@@ -602,8 +638,12 @@ export class Pipeline implements PipelineCore {
     // snat: the reply now comes from the virtual service.
     rewriteSrc4(b, fi.l3off, fi.l4off, fi.l4len, fi.proto, t.vaddr[cid], t.vport[cid], partial);
     // FullNAT: and goes to the client instead of our local address.
-    if (fwd === Fwd.FULLNAT)
+    if (fwd === Fwd.FULLNAT) {
       rewriteDst4(b, fi.l3off, fi.l4off, fi.l4len, fi.proto, caddr, t.cport[cid], partial);
+      // PROXY v2 shifted the client's stream: the server's acks come back in the old numbering.
+      if (fi.proto === IPPROTO_TCP && this.seqActive[cid] === 1)
+        tcpFixAck(b, fi.l4off, this.loadSeq(cid), partial);
+    }
     return this.finish4(b, rxFlags, false);
   }
 
@@ -800,8 +840,10 @@ export class Pipeline implements PipelineCore {
       this.settings.fullnatClientAddr === 'toa' &&
       (fi.tcpFlags & TCP_FLAG_RST) === 0 &&
       ((fi.tcpFlags & TCP_FLAG_SYN) !== 0 || ((fi.tcpFlags & TCP_FLAG_ACK) !== 0 && t.inPkts[cid] <= 2));
-    const v = this.route4(b, daddr, rxFlags, cap, 0, toa ? 8 : 0);
+    const proxy = fi.proto === IPPROTO_TCP && this.settings.fullnatClientAddr === 'proxy2';
+    const v = this.route4(b, daddr, rxFlags, cap, 0, toa ? 8 : proxy ? PROXY2_LEN_V4 : 0);
     if (v !== CONTINUE) return v;
+    if (proxy) this.proxyIn4(b, cid, partial, cap);
     rewriteSrc4(b, fi.l3off, fi.l4off, fi.l4len, fi.proto, t.laddr[cid], t.lport[cid], partial);
     rewriteDst4(b, fi.l3off, fi.l4off, fi.l4len, fi.proto, daddr, t.dport[cid], partial);
     if (toa) {
@@ -815,6 +857,32 @@ export class Pipeline implements PipelineCore {
       }
     }
     return this.finish4(b, rxFlags, false);
+  }
+
+  /**
+   * PROXY v2 for a FullNAT conn, client → server: the first payload gets the header in front
+   * (again on a retransmission of that packet), later packets have their seq shifted
+   * (app_tcp_pkt_in: vs_fix_seq, then the payload change, then vs_seq_update).
+   */
+  private proxyIn4(b: Uint8Array, cid: number, partial: boolean, cap: number): void {
+    const fi = this.fi;
+    const t = this.conns4;
+    const st = this.loadSeq(cid);
+    const seq = u32(b, fi.l4off + 4);
+    tcpFixSeq(b, fi.l4off, st, partial);
+    const payload = fi.l4len - ((b[fi.l4off + 12] >>> 4) << 2);
+    if (payload > 0 && (!st.active || seq === st.initSeq)) {
+      const hdr = this.proxyHdr;
+      proxy2WriteV4(hdr, 0, t.caddr[cid], t.vaddr[cid], t.cport[cid], t.vport[cid], IPPROTO_TCP);
+      const n = tcpInsertDataV4(b, fi.l3off, fi.l4off, fi.frameLen, cap, hdr, 0, PROXY2_LEN_V4, partial);
+      if (n > 0) {
+        fi.l3len += PROXY2_LEN_V4;
+        fi.l4len += PROXY2_LEN_V4;
+        fi.frameLen = n;
+        seqStateUpdate(st, seq, PROXY2_LEN_V4);
+      }
+    }
+    this.storeSeq(cid, st);
   }
 
   // ---------------------------------------------------------------- ICMP

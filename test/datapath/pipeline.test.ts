@@ -595,3 +595,76 @@ test('the table full is its own verdict and counter', () => {
   assert.equal(r.reason, Dp.CONN_TABLE_FULL);
   assert.equal(lab.pipe.counters[Dp.CONN_TABLE_FULL], 1);
 });
+
+test('FullNAT with PROXY protocol v2: header before the first payload, seq/ack shifted after it', () => {
+  const lab = new Lab({ settings: { fullnatClientAddr: 'proxy2' } });
+  const la = ipv4FromString('192.168.10.200');
+  const svc = lab.addService(`${VIP}:80`, { laddrs: [{ af: 4, v4: la, v6: null, fold: la }] });
+  lab.addDest(svc, '192.168.10.1:8080', Fwd.FULLNAT);
+  const s = lab.run(syn());
+  assert.equal(s.verdict, Verdict.TX);
+  assert.equal(tcpFindToa(s.out, 34, s.out.length - 34), -1, 'no TOA in proxy2 mode');
+  const lport = (s.out[34] << 8) | s.out[35];
+  const get = new TextEncoder().encode('GET /');
+  const data = tcp4({
+    srcMac: MAC.router,
+    dstMac: MAC.dirOut,
+    src: CLIENT,
+    dst: VIP,
+    sport: 40000,
+    dport: 80,
+    flags: PSHACK,
+    seq: 1001,
+    ack: 5001,
+    payload: get,
+  });
+  const r = lab.run(data);
+  assert.equal(r.verdict, Verdict.TX);
+  const o = r.out;
+  const l4len = o.length - 34;
+  assert.ok(csumVerifies(o, 14, 20));
+  assert.ok(tcpCsumOkV4(o, 14, 34, l4len));
+  const payload = o.subarray(54);
+  assert.equal(toHex(payload, 0, 12), '0d0a0d0a000d0a515549540a', 'PROXY v2 signature');
+  assert.equal(payload[12], 0x21, 'version 2, PROXY');
+  assert.equal(payload[13], 0x11, 'TCP over IPv4');
+  assert.equal(toHex(payload, 16, 12), 'ac10000a' + '0a000064' + '9c40' + '0050', 'client and VIP');
+  assert.equal(new TextDecoder().decode(payload.subarray(28)), 'GET /');
+  // The server acknowledges the 5 + 28 bytes it got; the client must see an ack for its 5.
+  const ack = tcp4({
+    srcMac: MAC.rs1,
+    dstMac: MAC.dirIn,
+    src: '192.168.10.1',
+    dst: '192.168.10.200',
+    sport: 8080,
+    dport: lport,
+    flags: ACK,
+    seq: 5001,
+    ack: 1001 + 5 + 28,
+  });
+  const ra = lab.run(ack, 2);
+  assert.equal((ra.out[42] << 24) | (ra.out[43] << 16) | (ra.out[44] << 8) | ra.out[45], 1006);
+  assert.ok(tcpCsumOkV4(ra.out, 14, 34, ra.out.length - 34));
+  // The client's next segment is shifted by 28; a retransmission of the first one is rebuilt.
+  const next = tcp4({
+    srcMac: MAC.router,
+    dstMac: MAC.dirOut,
+    src: CLIENT,
+    dst: VIP,
+    sport: 40000,
+    dport: 80,
+    flags: PSHACK,
+    seq: 1006,
+    ack: 5001,
+    payload: get,
+  });
+  const rn = lab.run(next);
+  assert.equal(((rn.out[38] << 24) | (rn.out[39] << 16) | (rn.out[40] << 8) | rn.out[41]) >>> 0, 1034);
+  assert.equal(rn.out.length, 54 + 5, 'no second header');
+  const again = lab.run(data);
+  assert.equal(again.out.length, 54 + 28 + 5, 'retransmission carries the header again');
+  assert.equal(
+    ((again.out[38] << 24) | (again.out[39] << 16) | (again.out[40] << 8) | again.out[41]) >>> 0,
+    1001,
+  );
+});
