@@ -91,6 +91,11 @@ export class ServiceTable {
   ];
   private readonly fwm4 = new Map<number, Service>();
   private readonly fwm6 = new Map<number, Service>();
+  /**
+   * IPv4 addresses tslvs owns on the wire — every service VIP and FullNAT local address, with a
+   * reference count — so the data plane answers ARP for them (they are not on the host).
+   */
+  readonly owned4 = new Map<number, number>();
   /** Count of port-zero services; the catch-all lookup is skipped while 0 (ip_vs_service_find). */
   private portZero = 0;
   private nextSvcId = 1;
@@ -230,7 +235,9 @@ export class ServiceTable {
     if (svc === null) throw new IpvsError(IpvsErrorCode.NO_SERVICE, `no service ${this.keyName(key)}`);
     const sched = this.validateServiceOpts(key, o);
     const schedChanged = sched !== svc.schedName;
+    this.own(svc, -1);
     this.applyServiceOpts(svc, o, sched);
+    this.own(svc, 1);
     if (schedChanged) {
       svc.sched?.done?.();
       svc.sched = createScheduler(sched, svc, this.env);
@@ -413,7 +420,24 @@ export class ServiceTable {
     return `${p} ${key.addr ? addrPortToString(key.addr, key.port) : '?'}`;
   }
 
+  private own(svc: Service, delta: number): void {
+    const addrs: number[] = [];
+    if (svc.af === 4 && svc.addr !== null) addrs.push(svc.addr.v4);
+    for (const la of svc.laddrs) if (la.af === 4) addrs.push(la.v4);
+    for (const a of addrs) {
+      const n = (this.owned4.get(a) ?? 0) + delta;
+      if (n <= 0) this.owned4.delete(a);
+      else this.owned4.set(a, n);
+    }
+  }
+
+  /** Whether tslvs answers for this IPv4 address (a VIP or a FullNAT local address). */
+  owns4(addr: number): boolean {
+    return this.owned4.has(addr);
+  }
+
   private hash(svc: Service): void {
+    this.own(svc, 1);
     if (svc.fwmark > 0) {
       (svc.af === 4 ? this.fwm4 : this.fwm6).set(svc.fwmark, svc);
       return;
@@ -431,6 +455,7 @@ export class ServiceTable {
   }
 
   private unhash(svc: Service): void {
+    this.own(svc, -1);
     if (svc.fwmark > 0) {
       (svc.af === 4 ? this.fwm4 : this.fwm6).delete(svc.fwmark);
       return;

@@ -64,6 +64,8 @@ import { LaddrPool, LportSpace, handlePort, handleSlot } from '../xmit/laddr-poo
 import { decrementTtl, rewriteDst4, rewriteSrc4, setMacs } from '../xmit/rewrite.ts';
 import { icmpSendInPlace4, mayAnswerIcmp4 } from '../xmit/icmp-send.ts';
 import { FrameInfo, parseFrame } from './parse.ts';
+import { ETHERTYPE_ARP } from '../wire/ethernet.ts';
+import { arpMakeReplyFrameInPlace } from '../wire/arp.ts';
 import { PROXY2_LEN_V4, proxy2WriteV4 } from '../wire/proxy2.ts';
 import type { SeqState } from '../xmit/seq-adjust.ts';
 import { newSeqState, seqStateUpdate, tcpFixAck, tcpFixSeq, tcpInsertDataV4 } from '../xmit/seq-adjust.ts';
@@ -95,6 +97,11 @@ export interface NetEnv {
   route6(dst: Uint8Array, off: number, hop: Hop): boolean;
   /** Our MAC on interface `ifindex` (for answers sent back where a frame came from). */
   ifMac(ifindex: number): number;
+  /**
+   * An ARP packet showed that `ip` is at `mac` on `ifindex` (optional: the data plane's
+   * neighbour cache learns from it). `forUs` says the packet was addressed to one of our VIPs.
+   */
+  neighSeen?(ifindex: number, ip: number, mac: number, forUs: boolean): void;
 }
 
 /** Receive-side facts about a frame, from the I/O layer. */
@@ -316,6 +323,7 @@ export class Pipeline implements PipelineCore {
       if (fi.ethertype === 0x0806) return this.pass(r);
       return this.drop(r);
     }
+    if (fi.ethertype === ETHERTYPE_ARP) return this.arpIn(b, rxIf);
     if (fi.af === 6) return this.v6.process(b, rxIf, rxFlags, cap, now);
     if (fi.af !== 4) return this.pass(Dp.PASS_NOT_IP);
     const p = fi.proto;
@@ -325,9 +333,29 @@ export class Pipeline implements PipelineCore {
     return this.pass(Dp.PASS_PROTO);
   }
 
+  /**
+   * ARP: the VIPs and FullNAT local addresses are tslvs's alone (the host does not have them), so
+   * tslvs answers requests for them, from the receiving interface's MAC (arp_process for a
+   * local address). Every ARP packet teaches the neighbour cache its sender.
+   */
+  private arpIn(b: Uint8Array, rxIf: number): number {
+    const fi = this.fi;
+    const a = fi.l3off;
+    const op = (b[a + 6] << 8) | b[a + 7];
+    const spa = u32(b, a + 14);
+    const tpa = u32(b, a + 24);
+    const forUs = this.services.owns4(tpa);
+    if (spa !== 0 && this.net.neighSeen !== undefined)
+      this.net.neighSeen(rxIf, spa, readMac(b, a + 8), forUs);
+    if (op === 1 && forUs && spa !== tpa) {
+      const n = arpMakeReplyFrameInPlace(b, fi.ethOff, this.net.ifMac(rxIf));
+      return this.replied(rxIf, n);
+    }
+    return this.pass(Dp.PASS_NOT_IP);
+  }
+
   private isVip4(addr: number): boolean {
-    for (const s of this.services.list) if (s.af === 4 && s.addr !== null && s.addr.v4 === addr) return true;
-    return false;
+    return this.services.owns4(addr);
   }
 
   // ---------------------------------------------------------------- TCP / UDP / SCTP
