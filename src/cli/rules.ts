@@ -78,7 +78,7 @@ export interface RulesError {
 export type RulesResult = RulesOk | RulesError;
 
 /** A failure while applying one command (kernel or local-address bookkeeping). */
-class ApplyFailure extends Error {
+export class ApplyFailure extends Error {
   readonly ipvsadmMessage: string;
   readonly detail: string;
   readonly blame: readonly string[];
@@ -211,7 +211,7 @@ function copyTable(src: ServiceTable, dst: ServiceTable): void {
 }
 
 /** Applies one parsed command; throws IpvsError or ApplyFailure. */
-function applyCommand(table: ServiceTable, cmd: IpvsadmCommand): void {
+export function applyCommand(table: ServiceTable, cmd: IpvsadmCommand): void {
   switch (cmd.kind) {
     case 'add-service':
     case 'edit-service': {

@@ -1,0 +1,151 @@
+/**
+ * The daemon's control operations, behind the control socket: every ipvsadm command the
+ * daemon executes, and the snapshots listings are printed from. The daemon is the only writer of
+ * its tables; each command is validated before anything changes (the ServiceTable guarantees
+ * that per operation), and a failure answers with ipvsadm's own message and exit status.
+ */
+import type { IpvsadmCommand } from '../cli/ipvsadm/args.ts';
+import type { IpvsSnapshot } from '../cli/ipvsadm/format.ts';
+import { snapshotFromCore } from '../cli/ipvsadm/format-snapshot.ts';
+import { ApplyFailure, applyCommand } from '../cli/rules.ts';
+import type { ConnTable } from '../conn/table.ts';
+import type { Timeouts } from '../conn/timeouts.ts';
+import { parseIpvsadm } from '../cli/ipvsadm/args.ts';
+import type { ResolveHost, ResolveService } from '../cli/ipvsadm/resolve.ts';
+import { ControlError } from '../ipc/server.ts';
+import { IpvsError } from '../model/errors.ts';
+import type { ServiceTable } from './services.ts';
+
+/** ipvsadm returns the libipvs result (-1) from main: exit status 255. */
+const KERNEL_FAIL_EXIT = 255;
+
+/** What the control API needs from the running director. */
+export interface ControlTarget {
+  readonly services: ServiceTable;
+  readonly timeouts: Timeouts;
+  /** Every connection table (both families, every worker). */
+  conns(): readonly ConnTable[];
+  now(): number;
+  /** The connection hash table size the listing header shows. */
+  readonly connTabSize: number;
+  /** Called after every successful change (workers re-read, pools reset, GARP for new VIPs). */
+  changed?(cmd: IpvsadmCommand): void;
+  /** Extra status for `op: status`. */
+  status?(): unknown;
+  /** Name lookups for rules that use host or service names (default: none resolve). */
+  readonly resolveHost?: ResolveHost;
+  readonly resolveService?: ResolveService;
+}
+
+const MUTATING = new Set([
+  'add-service',
+  'edit-service',
+  'delete-service',
+  'flush',
+  'add-server',
+  'edit-server',
+  'delete-server',
+  'set-timeout',
+  'zero',
+  'add-laddr',
+  'del-laddr',
+]);
+
+export class ControlApi {
+  private readonly t: ControlTarget;
+
+  constructor(target: ControlTarget) {
+    this.t = target;
+  }
+
+  /** The control-socket handler: `command`, `snapshot`, `status`. */
+  handle(op: string, args: unknown): unknown {
+    switch (op) {
+      case 'command':
+        this.command(args);
+        return null;
+      case 'snapshot':
+        return this.snapshot(
+          typeof args === 'object' && args !== null && (args as { conns?: unknown }).conns === true,
+        );
+      case 'status':
+        return this.t.status?.() ?? {};
+      default:
+        throw new ControlError({ code: 'PROTO_UNKNOWN_OP', message: `unknown operation ${op}`, exitCode: 1 });
+    }
+  }
+
+  snapshot(withConns: boolean): IpvsSnapshot {
+    const t = this.t;
+    return snapshotFromCore(t.services, withConns ? t.conns() : [], t.now(), t.timeouts.get(), {
+      connTabSize: t.connTabSize,
+    });
+  }
+
+  /**
+   * `{argv}`: one ipvsadm command line (without the program name). The daemon parses it itself
+   * with the same parser the tool uses, so nothing the socket carries is trusted unchecked.
+   */
+  private command(args: unknown): void {
+    const argv = (args as { argv?: unknown } | null)?.argv;
+    if (
+      !Array.isArray(argv) ||
+      argv.length > 256 ||
+      !argv.every((a) => typeof a === 'string' && a.length < 4096)
+    ) {
+      throw new ControlError({
+        code: 'PROTO_BAD_ARGS',
+        message: 'command needs argv: string[]',
+        exitCode: 2,
+      });
+    }
+    const r = parseIpvsadm(argv as string[], {
+      restoreMode: true,
+      resolveHost: this.t.resolveHost,
+      resolveService: this.t.resolveService,
+    });
+    if (!r.ok)
+      throw new ControlError({
+        code: 'LVS_ERR_USAGE',
+        message: r.message.replace(/\n$/, ''),
+        exitCode: r.exitCode,
+      });
+    const cmd = r.cmd;
+    if (cmd.kind === 'noop') return;
+    if (cmd.kind === 'start-daemon' || cmd.kind === 'stop-daemon') {
+      // Connection synchronisation (ip_vs_sync) is not part of tslvsd.
+      throw new ControlError({
+        code: 'LVS_ERR_NOT_SUPPORTED',
+        message: 'Connection synchronisation daemon is not supported by tslvsd',
+        exitCode: KERNEL_FAIL_EXIT,
+      });
+    }
+    if (!MUTATING.has(cmd.kind)) {
+      throw new ControlError({
+        code: 'PROTO_BAD_ARGS',
+        message: `command ${cmd.kind} is not executed by the daemon`,
+        exitCode: 2,
+      });
+    }
+    try {
+      if (cmd.kind === 'set-timeout') {
+        // ip_vs_set_timeout: 0 keeps a value; an out-of-range one refuses the whole call.
+        if (!this.t.timeouts.set(cmd.tcp, cmd.tcpFin, cmd.udp))
+          throw new IpvsError('LVS_ERR_INVALID', 'timeout out of range');
+      } else {
+        applyCommand(this.t.services, cmd);
+      }
+    } catch (e) {
+      if (e instanceof IpvsError)
+        throw new ControlError({ code: e.code, message: e.ipvsadmMessage, exitCode: KERNEL_FAIL_EXIT });
+      if (e instanceof ApplyFailure)
+        throw new ControlError({
+          code: 'LVS_ERR_LADDR',
+          message: e.ipvsadmMessage,
+          exitCode: KERNEL_FAIL_EXIT,
+        });
+      throw e;
+    }
+    this.t.changed?.(cmd);
+  }
+}
