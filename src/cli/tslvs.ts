@@ -31,6 +31,10 @@ const COMMANDS: Readonly<Record<string, Command>> = {
     summary: 'what-if: where flows go under ipvsadm rules, and what moves when servers change',
     run: runSimulate,
   },
+  daemon: {
+    summary: 'the director: serve virtual services on interfaces (tslvsd), controlled by tslvsadm',
+    run: async (argv, io) => (await import('../daemon/main.ts')).runDaemon(argv, io),
+  },
 };
 
 export const EXIT_USAGE = 2;

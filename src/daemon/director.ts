@@ -1,0 +1,204 @@
+/**
+ * The director: frame I/O on each served interface → the pipeline → per-interface send lists.
+ * It owns the routing table and ARP (the VIPs are not on the host), answers ARP for the VIPs,
+ * announces them with gratuitous ARP, and runs the periodic work of the core.
+ *
+ * I/O is any FrameIO (AF_PACKET in the daemon, in-memory ports in tests), so this class runs
+ * without root under test. Time comes from an injected clock.
+ */
+import { Pipeline, RxFlag } from '../datapath/pipeline.ts';
+import type { PipelineSettings } from '../datapath/pipeline.ts';
+import { NeighCache, Router } from '../datapath/neigh.ts';
+import type { RouterIf, StaticRoute } from '../datapath/neigh.ts';
+import { Verdict, counterNames } from '../datapath/verdict.ts';
+import { ServiceTable } from '../control/services.ts';
+import { Timeouts } from '../conn/timeouts.ts';
+import { arpWriteGratuitous, arpWriteRequest } from '../wire/arp.ts';
+import { Meta, PacketType, TpStatus } from '../io/types.ts';
+import type { FrameIO } from '../io/types.ts';
+
+export interface DirectorIf extends RouterIf {
+  io: FrameIO;
+}
+
+export interface DirectorOptions {
+  ifs: DirectorIf[];
+  routes: StaticRoute[];
+  now: () => number;
+  random: () => number;
+  maxConns?: number;
+  settings?: Partial<PipelineSettings>;
+  /** Gratuitous ARPs sent per owned address when it appears (keepalived sends 5). */
+  garpCount?: number;
+}
+
+/** Per-interface transmit list: entries (off, len) into whichever buffer the batch came in. */
+class TxList {
+  readonly meta: Int32Array;
+  count = 0;
+  constructor(n: number) {
+    this.meta = new Int32Array(n * Meta.STRIDE);
+  }
+}
+
+export class Director {
+  readonly services: ServiceTable;
+  readonly pipeline: Pipeline;
+  readonly router: Router;
+  readonly timeouts = new Timeouts();
+  readonly ifs: DirectorIf[];
+  private readonly now: () => number;
+  private readonly tx: TxList[];
+  /** A small buffer for frames we originate (ARP requests, gratuitous ARP). */
+  private readonly ctlBuf = new Uint8Array(64 * 64);
+  private readonly ctlMeta = new Int32Array(64 * Meta.STRIDE);
+  private readonly garpCount: number;
+  private announced = new Set<number>();
+  /** Frames the receive path skipped before the pipeline (ours going out, truncated). */
+  skippedOutgoing = 0;
+  skippedTruncated = 0;
+  txErrors = 0;
+
+  constructor(o: DirectorOptions) {
+    this.now = o.now;
+    this.ifs = o.ifs;
+    this.garpCount = o.garpCount ?? 3;
+    this.services = new ServiceTable({
+      now: o.now,
+      random: o.random,
+      lblcExpirationMs: 86_400_000,
+      lblcrExpirationMs: 86_400_000,
+    });
+    this.router = new Router(o.ifs, o.routes, new NeighCache());
+    this.pipeline = new Pipeline({
+      services: this.services,
+      net: this.router,
+      random: o.random,
+      maxConns: o.maxConns,
+      settings: o.settings,
+      timeouts: this.timeouts,
+    });
+    this.tx = o.ifs.map((i) => new TxList(Math.max(64, i.io.batchSize)));
+    for (const i of o.ifs) {
+      i.io.onBatch((buf, meta, n) => this.onBatch(i, buf, meta, n));
+    }
+  }
+
+  private ifByIndex(index: number): DirectorIf | undefined {
+    return this.ifs[index - 1];
+  }
+
+  /** One received batch: every frame through the pipeline, then one send per interface. */
+  private onBatch(rx: DirectorIf, buf: Uint8Array, meta: Int32Array, n: number): void {
+    const now = this.now();
+    this.router.now = now;
+    const pipe = this.pipeline;
+    for (let i = 0; i < n; i++) {
+      const m = i * Meta.STRIDE;
+      if (meta[m + Meta.PKTTYPE] === PacketType.OUTGOING) {
+        this.skippedOutgoing++;
+        continue;
+      }
+      const status = meta[m + Meta.STATUS];
+      if ((status & TpStatus.TRUNC) !== 0) {
+        this.skippedTruncated++;
+        continue;
+      }
+      const off = meta[m + Meta.OFF];
+      const len = meta[m + Meta.LEN];
+      const rxFlags = (status & TpStatus.CSUMNOTREADY) !== 0 ? RxFlag.CSUM_PARTIAL : 0;
+      const v = pipe.process(buf, off, len, rx.io.slotSize, rx.index, rxFlags, now);
+      if (v === Verdict.TX || v === Verdict.REPLY) {
+        const t = this.tx[pipe.outIf - 1];
+        if (t === undefined) continue;
+        if (t.count * Meta.STRIDE >= t.meta.length) this.flush(buf);
+        const e = t.count * Meta.STRIDE;
+        t.meta[e + Meta.OFF] = pipe.outOff;
+        t.meta[e + Meta.LEN] = pipe.outLen;
+        t.count++;
+      }
+    }
+    this.flush(buf);
+    this.sendPendingArp();
+  }
+
+  private flush(buf: Uint8Array): void {
+    for (let k = 0; k < this.tx.length; k++) {
+      const t = this.tx[k];
+      if (t.count === 0) continue;
+      const sent = this.ifs[k].io.send(buf, t.meta, 0, t.count);
+      if (sent < t.count) this.txErrors += t.count - sent;
+      t.count = 0;
+    }
+  }
+
+  /** ARP requests the neighbour cache asked for, from our address on that interface. */
+  private sendPendingArp(): void {
+    const p = this.router.neigh.pending;
+    if (p.length === 0) return;
+    for (let k = 0; k + 1 < p.length; k += 2) {
+      const ifi = this.ifByIndex(p[k]);
+      if (ifi === undefined) continue;
+      const src = ifi.addrs[0]?.addr ?? 0;
+      const len = arpWriteRequest(this.ctlBuf, 0, ifi.mac, src, p[k + 1]);
+      this.sendCtl(ifi, len);
+    }
+    p.length = 0;
+  }
+
+  private sendCtl(ifi: DirectorIf, len: number): void {
+    this.ctlMeta[Meta.OFF] = 0;
+    this.ctlMeta[Meta.LEN] = Math.max(len, 60);
+    for (let i = len; i < 60; i++) this.ctlBuf[i] = 0;
+    ifi.io.send(this.ctlBuf, this.ctlMeta, 0, 1);
+  }
+
+  /**
+   * Gratuitous ARP for every owned address not yet announced (send_gratuitous_arp): on the
+   * interfaces whose subnet holds it, or on every interface when none does.
+   */
+  announce(force = false): void {
+    if (force) this.announced = new Set();
+    for (const addr of this.services.owned4.keys()) {
+      if (this.announced.has(addr)) continue;
+      this.announced.add(addr);
+      const on = this.ifs.filter((i) =>
+        i.addrs.some((a) => (a.addr ^ addr) >>> (32 - a.prefix || 32) === 0 || a.prefix === 0),
+      );
+      for (const ifi of on.length > 0 ? on : this.ifs) {
+        for (let k = 0; k < this.garpCount; k++)
+          this.sendCtl(ifi, arpWriteGratuitous(this.ctlBuf, 0, ifi.mac, addr));
+      }
+    }
+    for (const a of [...this.announced]) if (!this.services.owned4.has(a)) this.announced.delete(a);
+  }
+
+  /** Periodic work, about once a second. */
+  tick(): void {
+    const now = this.now();
+    this.router.now = now;
+    this.pipeline.tick(now);
+    this.router.neigh.gc(now);
+    this.sendPendingArp();
+  }
+
+  /** Counters by name, for status and metrics. */
+  counters(): Record<string, number> {
+    const out: Record<string, number> = {};
+    const c = this.pipeline.counters;
+    for (let i = 0; i < c.length; i++) if (c[i] !== 0) out[counterNames[i]] = c[i];
+    out.SKIPPED_OUTGOING = this.skippedOutgoing;
+    out.SKIPPED_TRUNCATED = this.skippedTruncated;
+    out.TX_ERRORS = this.txErrors;
+    out.NEIGH_UNRESOLVED = this.router.neigh.unresolved;
+    out.CONNS = this.pipeline.conns4.count + this.pipeline.conns6.count;
+    return out;
+  }
+
+  close(): void {
+    for (const i of this.ifs) {
+      i.io.onBatch(null);
+      i.io.close();
+    }
+  }
+}

@@ -1,0 +1,233 @@
+/**
+ * `tslvs daemon` (tslvsd): serves the given interfaces with AF_PACKET sockets, takes its rules
+ * from an ipvsadm-save file and from tslvsadm over the control socket.
+ *
+ *   tslvs daemon --iface eth0 [--iface eth1 …] [--route default=10.0.0.1] [--route 10.9.0.0/16=…]
+ *                [--rules FILE] [--socket PATH] [--max-conns N] [--client-addr toa|proxy2|none]
+ *                [--no-host-guard]
+ *
+ * Interface addresses (the DIPs) are read from the host; the VIPs must NOT be configured on the
+ * host (tslvs answers ARP for them itself). Coexistence with the host stack: see hostguard.ts.
+ * Logs are one line each on stderr; a missing interface or permission is one clear line and exit
+ * status 4 (keepalived's "missing permission") or 2 (bad configuration).
+ */
+import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { randomInt } from 'node:crypto';
+import { parseArgs } from 'node:util';
+import { Director } from './director.ts';
+import type { DirectorIf } from './director.ts';
+import { HostGuard } from './hostguard.ts';
+import { ControlApi } from '../control/api.ts';
+import { loadRules } from '../cli/rules.ts';
+import { hostsFileResolver, servicesFileResolver } from '../cli/ipvsadm/resolve.ts';
+import { listenControl } from '../ipc/server.ts';
+import { DEFAULT_SOCKET } from '../ipc/protocol.ts';
+import { PacketPort } from '../io/afpacket.ts';
+import { loadAfPacket } from '../io/addon.ts';
+import { ipv4FromString, isValidIpv4, macFromString } from '../wire/addr.ts';
+import type { StaticRoute } from '../datapath/neigh.ts';
+import type { CliIo } from '../cli/tslvs.ts';
+
+export const DAEMON_HELP = `Usage: tslvs daemon --iface IF [--iface IF …] [options]
+
+Serve IPVS virtual services on the given interfaces (user-space LVS director).
+
+Options:
+  --iface IF              an interface to serve (repeat for each); its IPv4 addresses are
+                          read from the host
+  --route DST=GW          a static route, DST being "default" or a.b.c.d/len (repeatable)
+  --rules FILE            an ipvsadm-save file to load at start
+  --socket PATH           control socket (default ${DEFAULT_SOCKET})
+  --max-conns N           connection table size (default 1048576)
+  --client-addr MODE      FullNAT: toa (default), proxy2 or none
+  --no-host-guard         do not install the nftables ingress rules (see docs/director.md)
+  -h, --help              this text
+`;
+
+function readHostAddrs(ifname: string): { addr: number; prefix: number }[] {
+  const out = execFileSync('ip', ['-j', '-4', 'addr', 'show', 'dev', ifname], { encoding: 'utf8' });
+  const j = JSON.parse(out) as { addr_info?: { family: string; local: string; prefixlen: number }[] }[];
+  const addrs: { addr: number; prefix: number }[] = [];
+  for (const l of j)
+    for (const a of l.addr_info ?? [])
+      if (a.family === 'inet') addrs.push({ addr: ipv4FromString(a.local), prefix: a.prefixlen });
+  return addrs;
+}
+
+function parseRoute(s: string): StaticRoute | null {
+  const m = /^(default|(\d+\.\d+\.\d+\.\d+)\/(\d+))=(\d+\.\d+\.\d+\.\d+)$/.exec(s);
+  if (!m || !isValidIpv4(m[4])) return null;
+  if (m[1] === 'default') return { dst: 0, prefix: 0, gw: ipv4FromString(m[4]) };
+  if (!isValidIpv4(m[2]) || Number(m[3]) > 32) return null;
+  return { dst: ipv4FromString(m[2]), prefix: Number(m[3]), gw: ipv4FromString(m[4]) };
+}
+
+export async function runDaemon(argv: readonly string[], io: CliIo): Promise<number> {
+  let v;
+  try {
+    v = parseArgs({
+      args: [...argv],
+      options: {
+        iface: { type: 'string', multiple: true },
+        route: { type: 'string', multiple: true },
+        rules: { type: 'string' },
+        socket: { type: 'string' },
+        'max-conns': { type: 'string' },
+        'client-addr': { type: 'string' },
+        'no-host-guard': { type: 'boolean' },
+        help: { type: 'boolean', short: 'h' },
+      },
+      allowPositionals: false,
+    }).values;
+  } catch (e) {
+    io.stderr(`tslvs daemon: ${(e as Error).message}\n`);
+    return 2;
+  }
+  if (v.help) {
+    io.stdout(DAEMON_HELP);
+    return 0;
+  }
+  const ifnames = v.iface ?? [];
+  if (ifnames.length === 0) {
+    io.stderr('tslvs daemon: give at least one --iface\n');
+    return 2;
+  }
+  const routes: StaticRoute[] = [];
+  for (const r of v.route ?? []) {
+    const p = parseRoute(r);
+    if (p === null) {
+      io.stderr(`tslvs daemon: --route ${r}: expected default=GW or a.b.c.d/len=GW\n`);
+      return 2;
+    }
+    routes.push(p);
+  }
+  const maxConns = v['max-conns'] === undefined ? 1 << 20 : Number(v['max-conns']);
+  if (!Number.isInteger(maxConns) || maxConns < 1 || maxConns > 1 << 26) {
+    io.stderr(`tslvs daemon: --max-conns ${v['max-conns']}: expected 1..67108864\n`);
+    return 2;
+  }
+  const clientAddr = v['client-addr'] ?? 'toa';
+  if (clientAddr !== 'toa' && clientAddr !== 'proxy2' && clientAddr !== 'none') {
+    io.stderr(`tslvs daemon: --client-addr ${clientAddr}: expected toa, proxy2 or none\n`);
+    return 2;
+  }
+  let addon;
+  try {
+    addon = loadAfPacket();
+  } catch (e) {
+    io.stderr(`tslvs daemon: ${(e as Error).message}\n`);
+    return 70;
+  }
+  const ifs: DirectorIf[] = [];
+  try {
+    for (let k = 0; k < ifnames.length; k++) {
+      const name = ifnames[k];
+      const info = addon.ifInfo(name);
+      if (!info.up) io.stderr(`tslvs daemon: warning: ${name} is down\n`);
+      const port = PacketPort.open(name, {
+        auxdata: true,
+        ignoreOutgoing: true,
+        rcvbuf: 8 << 20,
+        sndbuf: 8 << 20,
+      });
+      ifs.push({
+        index: k + 1,
+        name,
+        mac: macFromString(info.mac),
+        mtu: info.mtu,
+        addrs: readHostAddrs(name),
+        io: port,
+      });
+    }
+  } catch (e) {
+    for (const i of ifs) i.io.close();
+    const msg = (e as Error).message;
+    io.stderr(`tslvs daemon: ${msg}\n`);
+    return /EPERM|EACCES/.test(msg) ? 4 : 2;
+  }
+  const t0 = performance.now();
+  const director = new Director({
+    ifs,
+    routes,
+    now: () => performance.now() - t0 + 1,
+    random: () => randomInt(0, 0x100000000),
+    maxConns,
+    settings: { fullnatClientAddr: clientAddr },
+  });
+  const readText = (p: string): string => {
+    try {
+      return readFileSync(p, 'utf8');
+    } catch {
+      return '';
+    }
+  };
+  const resolveHost = hostsFileResolver(readText('/etc/hosts'));
+  const resolveService = servicesFileResolver(readText('/etc/services'));
+  if (v.rules !== undefined) {
+    let text: string;
+    try {
+      text = readFileSync(v.rules, 'utf8');
+    } catch (e) {
+      io.stderr(`tslvs daemon: ${v.rules}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}\n`);
+      director.close();
+      return 2;
+    }
+    const r = loadRules(text, v.rules, director.services, {
+      resolveHost,
+      resolveService,
+      timeouts: director.timeouts,
+    });
+    if (!r.ok) {
+      io.stderr(`tslvs daemon: ${r.text}\n`);
+      director.close();
+      return 2;
+    }
+  }
+  const guard = v['no-host-guard'] ? null : new HostGuard(ifnames, (m) => io.stderr(`tslvs daemon: ${m}\n`));
+  const sync = (): void => {
+    director.pipeline.resetLaddrPools();
+    director.announce();
+    guard?.update(
+      director.services,
+      ifs.flatMap((i) => i.addrs.map((a) => a.addr)),
+    );
+  };
+  const api = new ControlApi({
+    services: director.services,
+    timeouts: director.timeouts,
+    conns: () => [director.pipeline.conns4, director.pipeline.conns6],
+    now: () => performance.now() - t0 + 1,
+    connTabSize: 4096,
+    resolveHost,
+    resolveService,
+    changed: sync,
+    status: () => ({
+      counters: director.counters(),
+      ports: ifs.map((i) => ({ name: i.name, ...i.io.stats() })),
+    }),
+  });
+  const socketPath = v.socket ?? io.env.TSLVS_SOCKET ?? DEFAULT_SOCKET;
+  let server;
+  try {
+    server = await listenControl(socketPath, (op, args) => api.handle(op, args));
+  } catch (e) {
+    io.stderr(`tslvs daemon: control socket ${socketPath}: ${(e as Error).message}\n`);
+    director.close();
+    return 2;
+  }
+  sync();
+  const timer = setInterval(() => director.tick(), 1000);
+  io.stderr(`tslvs daemon: serving ${ifnames.join(', ')}; control socket ${socketPath}\n`);
+  return await new Promise<number>((resolve) => {
+    const stop = (): void => {
+      clearInterval(timer);
+      server.close();
+      guard?.remove();
+      director.close();
+      resolve(0);
+    };
+    process.once('SIGTERM', stop);
+    process.once('SIGINT', stop);
+  });
+}

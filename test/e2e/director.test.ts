@@ -1,0 +1,193 @@
+/**
+ * End to end, as root: a real tslvsd process serving veth interfaces in network namespaces, real
+ * HTTP servers, curl as the client, configured only through tslvsadm with ipvsadm command lines.
+ * Every namespace is unique to the run and deleted in `finally`.
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Topology } from '../../src/lab/topo.ts';
+import { tryLoadAfPacket } from '../../src/io/addon.ts';
+
+const DIST = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+const TSLVS = join(DIST, 'src', 'cli', 'tslvs.js');
+const ADM = join(DIST, 'src', 'cli', 'tslvsadm.js');
+
+function skipReason(): string | null {
+  if (process.getuid?.() !== 0) return 'needs root (network namespaces, AF_PACKET)';
+  const { error } = tryLoadAfPacket();
+  if (error) return error;
+  for (const c of ['ip', 'curl']) {
+    try {
+      execFileSync('sh', ['-c', `command -v ${c}`], { stdio: 'pipe' });
+    } catch {
+      return `${c} is not installed`;
+    }
+  }
+  return null;
+}
+
+const SKIP = skipReason();
+
+const HTTP_SERVER = (name: string, port: number) =>
+  `require('http').createServer((q, s) => { s.setHeader('connection', 'close'); s.end(${JSON.stringify(name)} + '\\n'); }).listen(${port}, '0.0.0.0')`;
+
+async function waitFor(cond: () => boolean, ms: number, what: string): Promise<void> {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+class Lab {
+  readonly topo = new Topology();
+  readonly dir = mkdtempSync(join(tmpdir(), 'tslvs-e2e-'));
+  readonly sock = join(this.dir, 'tslvsd.sock');
+  daemonLog = '';
+
+  adm(line: string): { code: number; out: string; err: string } {
+    const argv = line.split(/\s+/).filter((w) => w !== '' && w !== 'ipvsadm');
+    try {
+      const out = execFileSync('node', [ADM, ...argv], {
+        encoding: 'utf8',
+        env: { ...process.env, TSLVS_SOCKET: this.sock },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      return { code: 0, out, err: '' };
+    } catch (e) {
+      const x = e as { status: number; stdout: string; stderr: string };
+      return { code: x.status, out: x.stdout, err: x.stderr };
+    }
+  }
+
+  async startDaemon(role: string, args: string[]): Promise<void> {
+    const p = this.topo.spawn(role, 'node', [TSLVS, 'daemon', '--socket', this.sock, ...args]);
+    p.stderr?.on('data', (d: Buffer) => (this.daemonLog += d.toString()));
+    await waitFor(() => existsSync(this.sock) || p.exitCode !== null, 10_000, 'tslvsd control socket');
+    if (p.exitCode !== null) throw new Error(`tslvsd exited: ${this.daemonLog}`);
+  }
+
+  httpServer(role: string, name: string, port: number): void {
+    this.topo.spawn(role, 'node', ['-e', HTTP_SERVER(name, port)]);
+  }
+
+  curl(role: string, url: string): string {
+    try {
+      return this.topo.exec(role, 'curl', '-s', '--max-time', '3', url).trim();
+    } catch {
+      return 'FAILED';
+    }
+  }
+
+  destroy(): void {
+    this.topo.destroy();
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+/** Real server in DR: VIP on lo, ARP silenced as the seeds do. */
+function drRealServer(t: Topology, role: string, vip: string): void {
+  t.addr(role, 'lo', `${vip}/32`);
+  for (const k of ['all', 'eth0', 'lo']) {
+    t.sysctl(role, `net.ipv4.conf.${k}.arp_ignore`, '1');
+    t.sysctl(role, `net.ipv4.conf.${k}.arp_announce`, '2');
+  }
+}
+
+describe("DR on one segment (the seeds' experiment)", { skip: SKIP ?? false }, () => {
+  const lab = SKIP ? null : new Lab();
+  const VIP = '10.31.0.100';
+  before(async () => {
+    if (!lab) return;
+    const t = lab.topo;
+    for (const r of ['sw', 'client', 'dir', 'rs1', 'rs2']) t.host(r);
+    t.link('client', 'eth0', 'sw', 'p0');
+    t.link('dir', 'eth0', 'sw', 'p1');
+    t.link('rs1', 'eth0', 'sw', 'p2');
+    t.link('rs2', 'eth0', 'sw', 'p3');
+    t.bridge('sw', 'br0', ['p0', 'p1', 'p2', 'p3']);
+    t.addr('client', 'eth0', '10.31.0.10/24');
+    t.addr('dir', 'eth0', '10.31.0.2/24');
+    t.addr('rs1', 'eth0', '10.31.0.11/24');
+    t.addr('rs2', 'eth0', '10.31.0.12/24');
+    t.sysctl('dir', 'net.ipv4.ip_forward', '0');
+    drRealServer(t, 'rs1', VIP);
+    drRealServer(t, 'rs2', VIP);
+    lab.httpServer('rs1', 'rs1', 80);
+    lab.httpServer('rs2', 'rs2', 80);
+    await lab.startDaemon('dir', ['--iface', 'eth0']);
+  });
+  after(() => lab?.destroy());
+
+  test('ipvsadm lines from the seeds, then curl alternates between the real servers', () => {
+    const l = lab!;
+    for (const line of [
+      `ipvsadm -A -t ${VIP}:80 -s rr`,
+      `ipvsadm -a -t ${VIP}:80 -r 10.31.0.11:80 -g -w 1`,
+      `ipvsadm -a -t ${VIP}:80 -r 10.31.0.12:80 -g -w 1`,
+    ]) {
+      assert.equal(l.adm(line).code, 0, line);
+    }
+    const seen: string[] = [];
+    for (let i = 0; i < 10; i++) seen.push(l.curl('client', `http://${VIP}/`));
+    assert.deepEqual(
+      seen.filter((s) => s === 'rs1' || s === 'rs2').length,
+      10,
+      `all answered: ${seen.join(' ')}\n${l.daemonLog}`,
+    );
+    assert.equal(seen.filter((s) => s === 'rs1').length, 5);
+    for (let i = 1; i < seen.length; i++) assert.notEqual(seen[i], seen[i - 1], 'rr alternates');
+    const list = l.adm('ipvsadm -Ln');
+    assert.match(list.out, /TCP {2}10\.31\.0\.100:80 rr\n/);
+    assert.match(list.out, /-> 10\.31\.0\.11:80 +Route {3}1 +\d+ +\d+ +\n/);
+  });
+});
+
+describe('NAT across two segments', { skip: SKIP ?? false }, () => {
+  const lab = SKIP ? null : new Lab();
+  const VIP = '10.32.1.100';
+  before(async () => {
+    if (!lab) return;
+    const t = lab.topo;
+    for (const r of ['client', 'dir', 'sw', 'rs1', 'rs2']) t.host(r);
+    t.link('client', 'eth0', 'dir', 'eth0');
+    t.link('dir', 'eth1', 'sw', 'p0');
+    t.link('rs1', 'eth0', 'sw', 'p1');
+    t.link('rs2', 'eth0', 'sw', 'p2');
+    t.bridge('sw', 'br0', ['p0', 'p1', 'p2']);
+    t.addr('client', 'eth0', '10.32.1.10/24');
+    t.addr('dir', 'eth0', '10.32.1.1/24');
+    t.addr('dir', 'eth1', '10.32.2.1/24');
+    t.addr('rs1', 'eth0', '10.32.2.11/24');
+    t.addr('rs2', 'eth0', '10.32.2.12/24');
+    t.route('rs1', 'default', '10.32.2.1');
+    t.route('rs2', 'default', '10.32.2.1');
+    t.sysctl('dir', 'net.ipv4.ip_forward', '0');
+    lab.httpServer('rs1', 'rs1', 8080);
+    lab.httpServer('rs2', 'rs2', 8080);
+    await lab.startDaemon('dir', ['--iface', 'eth0', '--iface', 'eth1']);
+  });
+  after(() => lab?.destroy());
+
+  test('requests reach both real servers through NAT and replies come back from the VIP', () => {
+    const l = lab!;
+    for (const line of [
+      `ipvsadm -A -t ${VIP}:80 -s rr`,
+      `ipvsadm -a -t ${VIP}:80 -r 10.32.2.11:8080 -m -w 1`,
+      `ipvsadm -a -t ${VIP}:80 -r 10.32.2.12:8080 -m -w 1`,
+    ]) {
+      assert.equal(l.adm(line).code, 0, line);
+    }
+    const seen: string[] = [];
+    for (let i = 0; i < 10; i++) seen.push(l.curl('client', `http://${VIP}/`));
+    assert.equal(seen.filter((s) => s === 'rs1').length, 5, `${seen.join(' ')}\n${l.daemonLog}`);
+    assert.equal(seen.filter((s) => s === 'rs2').length, 5);
+    const stats = l.adm('ipvsadm -Ln --stats');
+    assert.match(stats.out, /TCP {2}10\.32\.1\.100:80 +10 /, stats.out);
+  });
+});
