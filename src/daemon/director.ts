@@ -14,11 +14,17 @@ import { Verdict, counterNames } from '../datapath/verdict.ts';
 import { ServiceTable } from '../control/services.ts';
 import { Timeouts } from '../conn/timeouts.ts';
 import { arpWriteGratuitous, arpWriteRequest } from '../wire/arp.ts';
-import { Meta, PacketType, TpStatus } from '../io/types.ts';
+import { Meta, PacketType, TpStatus, VnetFlag, VnetGso } from '../io/types.ts';
 import type { FrameIO } from '../io/types.ts';
 
 export interface DirectorIf extends RouterIf {
   io: FrameIO;
+  /**
+   * The port carries a virtio_net_hdr per frame (PACKET_VNET_HDR): partial checksums and GSO
+   * super-frames arrive described, are rewritten as they are, and leave with the same metadata,
+   * so the kernel finishes checksums and segments after us (packet-io.md pitfalls 1 and 2).
+   */
+  vnet?: boolean;
 }
 
 export interface DirectorOptions {
@@ -57,6 +63,8 @@ export class Director {
   /** Frames the receive path skipped before the pipeline (ours going out, truncated). */
   skippedOutgoing = 0;
   skippedTruncated = 0;
+  /** The largest frame (wire length) that did not fit a slot. */
+  largestTruncated = 0;
   txErrors = 0;
 
   constructor(o: DirectorOptions) {
@@ -102,11 +110,19 @@ export class Director {
       const status = meta[m + Meta.STATUS];
       if ((status & TpStatus.TRUNC) !== 0) {
         this.skippedTruncated++;
+        if (meta[m + Meta.WIRELEN] > this.largestTruncated) this.largestTruncated = meta[m + Meta.WIRELEN];
         continue;
       }
       const off = meta[m + Meta.OFF];
       const len = meta[m + Meta.LEN];
-      const rxFlags = (status & TpStatus.CSUMNOTREADY) !== 0 ? RxFlag.CSUM_PARTIAL : 0;
+      let rxFlags = 0;
+      if (rx.vnet === true) {
+        if ((meta[m + Meta.VNET_FLAGS] & VnetFlag.NEEDS_CSUM) !== 0)
+          rxFlags |= RxFlag.CSUM_PARTIAL | RxFlag.KEEP_PARTIAL;
+        if ((meta[m + Meta.VNET_GSO_TYPE] & ~VnetGso.ECN) !== VnetGso.NONE) rxFlags |= RxFlag.GSO;
+      } else if ((status & TpStatus.CSUMNOTREADY) !== 0) {
+        rxFlags = RxFlag.CSUM_PARTIAL;
+      }
       const v = pipe.process(buf, off, len, rx.io.slotSize, rx.index, rxFlags, now);
       if (v === Verdict.TX || v === Verdict.REPLY) {
         const t = this.tx[pipe.outIf - 1];
@@ -115,6 +131,14 @@ export class Director {
         const e = t.count * Meta.STRIDE;
         t.meta[e + Meta.OFF] = pipe.outOff;
         t.meta[e + Meta.LEN] = pipe.outLen;
+        if (pipe.outPartial) {
+          // Same headers, same places: the offload description travels with the frame; the
+          // header length of a GSO frame follows a TOA option the pipeline may have inserted.
+          for (let k = Meta.VNET_FLAGS; k <= Meta.VNET_CSUM_OFFSET; k++) t.meta[e + k] = meta[m + k];
+          t.meta[e + Meta.VNET_HDR_LEN] += pipe.outHdrGrow;
+        } else {
+          for (let k = Meta.VNET_FLAGS; k <= Meta.VNET_CSUM_OFFSET; k++) t.meta[e + k] = 0;
+        }
         t.count++;
       }
     }
@@ -147,6 +171,7 @@ export class Director {
   }
 
   private sendCtl(ifi: DirectorIf, len: number): void {
+    for (let k = Meta.VNET_FLAGS; k <= Meta.VNET_CSUM_OFFSET; k++) this.ctlMeta[k] = 0;
     this.ctlMeta[Meta.OFF] = 0;
     this.ctlMeta[Meta.LEN] = Math.max(len, 60);
     for (let i = len; i < 60; i++) this.ctlBuf[i] = 0;
@@ -189,6 +214,7 @@ export class Director {
     for (let i = 0; i < c.length; i++) if (c[i] !== 0) out[counterNames[i]] = c[i];
     out.SKIPPED_OUTGOING = this.skippedOutgoing;
     out.SKIPPED_TRUNCATED = this.skippedTruncated;
+    out.LARGEST_TRUNCATED = this.largestTruncated;
     out.TX_ERRORS = this.txErrors;
     out.NEIGH_UNRESOLVED = this.router.neigh.unresolved;
     out.CONNS = this.pipeline.conns4.count + this.pipeline.conns6.count;

@@ -42,6 +42,9 @@ Options:
   --max-conns N           connection table size (default 1048576)
   --client-addr MODE      FullNAT: toa (default), proxy2 or none
   --no-host-guard         do not install the nftables ingress rules (see docs/director.md)
+  --no-vnet               plain frames instead of PACKET_VNET_HDR: partial checksums are then
+                          completed in software and GSO super-frames larger than 2 KiB are
+                          dropped and counted (SKIPPED_TRUNCATED)
   -h, --help              this text
 `;
 
@@ -76,6 +79,7 @@ export async function runDaemon(argv: readonly string[], io: CliIo): Promise<num
         'max-conns': { type: 'string' },
         'client-addr': { type: 'string' },
         'no-host-guard': { type: 'boolean' },
+        'no-vnet': { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
       },
       allowPositionals: false,
@@ -125,11 +129,13 @@ export async function runDaemon(argv: readonly string[], io: CliIo): Promise<num
       const name = ifnames[k];
       const info = addon.ifInfo(name);
       if (!info.up) io.stderr(`tslvs daemon: warning: ${name} is down\n`);
+      const vnet = v['no-vnet'] !== true;
       const port = PacketPort.open(name, {
         auxdata: true,
         ignoreOutgoing: true,
         rcvbuf: 8 << 20,
         sndbuf: 8 << 20,
+        vnetHdr: vnet,
       });
       ifs.push({
         index: k + 1,
@@ -138,6 +144,7 @@ export async function runDaemon(argv: readonly string[], io: CliIo): Promise<num
         mtu: info.mtu,
         addrs: readHostAddrs(name),
         io: port,
+        vnet,
       });
     }
   } catch (e) {

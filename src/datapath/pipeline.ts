@@ -139,8 +139,10 @@ export interface PipelineOptions {
   /** FullNAT local ports: this worker's share (DPVS-style steering of replies by local port). */
   lportWorkers?: number;
   lportWorker?: number;
-  /** The conn hash seed source; defaults to `random`. */
+  /** Timer granularity of the connection tables (ms, default 1000). */
   connTickMs?: number;
+  /** IPv6 connection table size (default maxConns / 16, at least 1024). */
+  maxConns6?: number;
 }
 
 const MS = 1000;
@@ -165,6 +167,8 @@ export interface PipelineCore {
   sent(ifindex: number, len: number): number;
   /** Records a local answer of `len` bytes back out of `ifindex`; returns Verdict.REPLY. */
   replied(ifindex: number, len: number): number;
+  outPartial: boolean;
+  outHdrGrow: number;
 }
 
 export class Pipeline implements PipelineCore {
@@ -181,6 +185,14 @@ export class Pipeline implements PipelineCore {
   outOff = 0;
   outLen = 0;
   lastReason = 0;
+  /**
+   * The frame sent still carries a CHECKSUM_PARTIAL L4 checksum (RxFlag.KEEP_PARTIAL was honoured):
+   * the I/O layer must send it with its offload metadata (virtio_net_hdr). False after a software
+   * completion, a tunnel encapsulation or a locally generated answer.
+   */
+  outPartial = false;
+  /** Bytes the L4 header grew by (a TOA option), for the GSO header length of the offload data. */
+  outHdrGrow = 0;
 
   readonly net: NetEnv;
   readonly hop = new Hop();
@@ -194,13 +206,12 @@ export class Pipeline implements PipelineCore {
   private readonly lports: LportSpace;
   private readonly laddrPools = new Map<number, LaddrPool>();
   /** FullNAT: the pool handle of each conn (slot × 65536 + port), -1 when none. */
-  private readonly fnatHandle: Float64Array;
+  /** FullNAT: the laddr-pool handle of each conn plus one (0: none), so untouched pages stay unmapped. */
+  private readonly fnatHandle: Int32Array;
   private readonly fnatSvc: Int32Array;
   // PROXY v2: per-conn sequence shift of the client → server stream (struct ip_vs_seq).
-  private readonly seqInit: Uint32Array;
-  private readonly seqDelta: Int32Array;
-  private readonly seqPrev: Int32Array;
-  private readonly seqActive: Uint8Array;
+  /** [initSeq, delta, prevDelta, active] per conn; allocated on the first PROXY v2 conn. */
+  private seqArr: Int32Array | null = null;
   private readonly seq: SeqState = newSeqState();
   private readonly proxyHdr = new Uint8Array(PROXY2_LEN_V4);
 
@@ -221,14 +232,17 @@ export class Pipeline implements PipelineCore {
       tickMs: o.connTickMs,
     });
     this.lports = new LportSpace({ workers: o.lportWorkers ?? 1, worker: o.lportWorker ?? 0 });
-    this.fnatHandle = new Float64Array(this.conns4.maxEntries).fill(-1);
+    this.fnatHandle = new Int32Array(this.conns4.maxEntries);
     this.fnatSvc = new Int32Array(this.conns4.maxEntries);
-    this.seqInit = new Uint32Array(this.conns4.maxEntries);
-    this.seqDelta = new Int32Array(this.conns4.maxEntries);
-    this.seqPrev = new Int32Array(this.conns4.maxEntries);
-    this.seqActive = new Uint8Array(this.conns4.maxEntries);
     this.conns4.onUnlink = (id: number) => this.releaseFnat(id);
-    this.v6 = new Path6(this, this.fi, o.random, o.maxConns ?? 1 << 20, o.connTickMs);
+    // IPv6 gets its own, by default smaller, table: most deployments are IPv4-heavy.
+    this.v6 = new Path6(
+      this,
+      this.fi,
+      o.random,
+      o.maxConns6 ?? Math.max(1024, (o.maxConns ?? 1 << 20) >> 4),
+      o.connTickMs,
+    );
   }
 
   /** The IPv6 connection table. */
@@ -311,6 +325,8 @@ export class Pipeline implements PipelineCore {
     this.outOff = off;
     this.outLen = len;
     this.outIf = rxIf;
+    this.outPartial = false;
+    this.outHdrGrow = 0;
     const r = parseFrame(b, off, len, fi);
     if (r !== Reason.OK) {
       if (r === Reason.IPV4_FRAGMENT) {
@@ -536,27 +552,31 @@ export class Pipeline implements PipelineCore {
       this.lastReason = Dp.CONN_TABLE_FULL;
       return FAILED;
     }
-    this.fnatHandle[cid] = h;
+    this.fnatHandle[cid] = h + 1;
     this.fnatSvc[cid] = svc.id;
-    this.seqActive[cid] = 0;
-    this.seqDelta[cid] = this.seqPrev[cid] = 0;
+    const sa = this.seqArr;
+    if (sa !== null) sa[cid * 4 + 3] = sa[cid * 4 + 1] = sa[cid * 4 + 2] = 0;
     return cid;
   }
 
   private loadSeq(cid: number): SeqState {
     const st = this.seq;
-    st.initSeq = this.seqInit[cid];
-    st.delta = this.seqDelta[cid];
-    st.prevDelta = this.seqPrev[cid];
-    st.active = this.seqActive[cid] === 1;
+    if (this.seqArr === null) this.seqArr = new Int32Array(this.conns4.maxEntries * 4);
+    const o = cid * 4;
+    st.initSeq = this.seqArr[o] >>> 0;
+    st.delta = this.seqArr[o + 1];
+    st.prevDelta = this.seqArr[o + 2];
+    st.active = this.seqArr[o + 3] === 1;
     return st;
   }
 
   private storeSeq(cid: number, st: SeqState): void {
-    this.seqInit[cid] = st.initSeq;
-    this.seqDelta[cid] = st.delta;
-    this.seqPrev[cid] = st.prevDelta;
-    this.seqActive[cid] = st.active ? 1 : 0;
+    const a = this.seqArr!;
+    const o = cid * 4;
+    a[o] = st.initSeq | 0;
+    a[o + 1] = st.delta;
+    a[o + 2] = st.prevDelta;
+    a[o + 3] = st.active ? 1 : 0;
   }
 
   private laddrPool(svc: Service): LaddrPool {
@@ -571,9 +591,9 @@ export class Pipeline implements PipelineCore {
 
   /** Returns a FullNAT conn's local port when the conn goes (called by the conn table). */
   private releaseFnat(id: number): void {
-    const h = this.fnatHandle[id];
+    const h = this.fnatHandle[id] - 1;
     if (h < 0) return;
-    this.fnatHandle[id] = -1;
+    this.fnatHandle[id] = 0;
     this.releaseLport(this.fnatSvc[id], h);
   }
 
@@ -669,7 +689,7 @@ export class Pipeline implements PipelineCore {
     if (fwd === Fwd.FULLNAT) {
       rewriteDst4(b, fi.l3off, fi.l4off, fi.l4len, fi.proto, caddr, t.cport[cid], partial);
       // PROXY v2 shifted the client's stream: the server's acks come back in the old numbering.
-      if (fi.proto === IPPROTO_TCP && this.seqActive[cid] === 1)
+      if (fi.proto === IPPROTO_TCP && this.seqArr !== null && this.seqArr[cid * 4 + 3] === 1)
         tcpFixAck(b, fi.l4off, this.loadSeq(cid), partial);
     }
     return this.finish4(b, rxFlags, false);
@@ -717,8 +737,10 @@ export class Pipeline implements PipelineCore {
   private finish4(b: Uint8Array, rxFlags: number, forceCsum: boolean): number {
     const fi = this.fi;
     const hop = this.hop;
-    if ((rxFlags & RxFlag.CSUM_PARTIAL) !== 0 && (forceCsum || (rxFlags & RxFlag.KEEP_PARTIAL) === 0))
-      this.completeCsum(b);
+    if ((rxFlags & RxFlag.CSUM_PARTIAL) !== 0) {
+      if (forceCsum || (rxFlags & RxFlag.KEEP_PARTIAL) === 0) this.completeCsum(b);
+      else this.outPartial = true;
+    }
     setMacs(b, fi.ethOff, hop.dstMac, hop.srcMac);
     this.outIf = hop.ifindex;
     this.outLen = fi.l3off - fi.ethOff + fi.l3len;
@@ -818,6 +840,9 @@ export class Pipeline implements PipelineCore {
     const daddr = this.conns4.daddr[cid];
     const overhead =
       dest.tunType === TunType.GUE ? 32 : dest.tunType === TunType.GRE ? (dest.tunFlags & 1 ? 28 : 24) : 20;
+    // A GSO super-frame cannot be described inside a tunnel by virtio_net_hdr (no IPXIP GSO
+    // type): it is counted and dropped rather than sent broken (docs/director.md, offloads).
+    if ((rxFlags & RxFlag.GSO) !== 0) return this.drop(Dp.GSO_TUNNEL);
     const v = this.route4(b, daddr, rxFlags, cap, overhead, 0);
     if (v !== CONTINUE) return v;
     if ((rxFlags & RxFlag.CSUM_PARTIAL) !== 0) this.completeCsum(b);
@@ -882,6 +907,7 @@ export class Pipeline implements PipelineCore {
         fi.l3len += 8;
         fi.l4len += 8;
         fi.frameLen = n;
+        this.outHdrGrow = 8;
       }
     }
     return this.finish4(b, rxFlags, false);

@@ -53,7 +53,8 @@ export class Path6 {
   private readonly snet = new Uint8Array(16);
   private readonly tun = newTunnelParams();
   private tunId = 0;
-  private readonly fnatHandle: Float64Array;
+  /** Laddr-pool handle plus one per conn (0: none). */
+  private readonly fnatHandle: Int32Array;
   private readonly fnatSvc: Int32Array;
 
   constructor(
@@ -75,12 +76,12 @@ export class Path6 {
       settings: core.connSettings,
       tickMs,
     });
-    this.fnatHandle = new Float64Array(this.conns.maxEntries).fill(-1);
+    this.fnatHandle = new Int32Array(this.conns.maxEntries);
     this.fnatSvc = new Int32Array(this.conns.maxEntries);
     this.conns.onUnlink = (id: number) => {
-      const h = this.fnatHandle[id];
+      const h = this.fnatHandle[id] - 1;
       if (h < 0) return;
-      this.fnatHandle[id] = -1;
+      this.fnatHandle[id] = 0;
       core.releaseLport(this.fnatSvc[id], h);
     };
   }
@@ -277,7 +278,7 @@ export class Path6 {
       this.p.lastReason = Dp.CONN_TABLE_FULL;
       return FAILED;
     }
-    this.fnatHandle[cid] = h;
+    this.fnatHandle[cid] = h + 1;
     this.fnatSvc[cid] = svc.id;
     return cid;
   }
@@ -388,6 +389,7 @@ export class Path6 {
         fi.l3len += 20;
         fi.l4len += 20;
         fi.frameLen = n;
+        this.p.outHdrGrow = 20;
       }
     }
   }
@@ -473,7 +475,10 @@ export class Path6 {
   private finish(b: Uint8Array, rxFlags: number): number {
     const fi = this.fi;
     const hop = this.p.hop;
-    if ((rxFlags & (RxFlag.CSUM_PARTIAL | RxFlag.KEEP_PARTIAL)) === RxFlag.CSUM_PARTIAL) completeCsum(b, fi);
+    if ((rxFlags & RxFlag.CSUM_PARTIAL) !== 0) {
+      if ((rxFlags & RxFlag.KEEP_PARTIAL) === 0) completeCsum(b, fi);
+      else this.p.outPartial = true;
+    }
     setMacs(b, fi.ethOff, hop.dstMac, hop.srcMac);
     return this.p.sent(hop.ifindex, fi.l3off - fi.ethOff + fi.l3len);
   }
@@ -490,6 +495,7 @@ export class Path6 {
     const fi = this.fi;
     const hop = this.p.hop;
     if (dest.addr.af !== 4) return this.p.drop(Dp.UNSUPPORTED);
+    if ((rxFlags & RxFlag.GSO) !== 0) return this.p.drop(Dp.GSO_TUNNEL);
     const daddr = dest.addr.v4;
     if (!this.p.net.route4(daddr, hop)) return this.p.drop(Dp.NO_ROUTE);
     if (fi.ttl <= 1) return this.icmpError(b, rxIf, ICMPV6_TIME_EXCEED, 0, 0, cap, Dp.TTL_EXCEEDED);

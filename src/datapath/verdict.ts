@@ -34,6 +34,7 @@ const DP_NAMES = [
   'ICMP_UNRELATED',
   'PORT_ZERO_NOT_PERSISTENT',
   'UNSUPPORTED',
+  'GSO_TUNNEL',
   'TX',
   'REPLY',
 ] as const;

@@ -6,7 +6,8 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -33,8 +34,19 @@ function skipReason(): string | null {
 
 const SKIP = skipReason();
 
+/** 10 MB the servers send for GET /big, the same bytes everywhere (a counter pattern). */
+const BIG = 10 * 1024 * 1024;
 const HTTP_SERVER = (name: string, port: number) =>
-  `require('http').createServer((q, s) => { s.setHeader('connection', 'close'); s.end(${JSON.stringify(name)} + '\\n'); }).listen(${port}, '0.0.0.0')`;
+  `const big = Buffer.alloc(${BIG}); for (let i = 0; i < big.length; i += 4) big.writeUInt32BE(i >>> 2, i);` +
+  `require('http').createServer((q, s) => { s.setHeader('connection', 'close');` +
+  ` if (q.method === 'POST') { const h = require('crypto').createHash('sha256'); q.on('data', (d) => h.update(d)); q.on('end', () => s.end(h.digest('hex'))); return; }` +
+  ` if (q.url === '/big') { s.end(big); return; } s.end(${JSON.stringify(name)} + '\\n'); }).listen(${port}, '0.0.0.0')`;
+
+function bigSha(): string {
+  const big = Buffer.alloc(BIG);
+  for (let i = 0; i < big.length; i += 4) big.writeUInt32BE(i >>> 2, i);
+  return createHash('sha256').update(big).digest('hex');
+}
 
 async function waitFor(cond: () => boolean, ms: number, what: string): Promise<void> {
   const end = Date.now() + ms;
@@ -79,6 +91,32 @@ class Lab {
   curl(role: string, url: string): string {
     try {
       return this.topo.exec(role, 'curl', '-s', '--max-time', '3', url).trim();
+    } catch {
+      return 'FAILED';
+    }
+  }
+
+  /** sha256 of GET url as the client received it. */
+  download(role: string, url: string): string {
+    try {
+      return this.topo
+        .exec(role, 'sh', '-c', `curl -s --max-time 20 ${url} | tee ${this.dir}/down.bin | sha256sum`)
+        .split(' ')[0];
+    } catch {
+      return 'FAILED';
+    }
+  }
+
+  /** The server's sha256 of a 10 MB POST body the client sent. */
+  upload(role: string, url: string): string {
+    const file = join(this.dir, 'up.bin');
+    execFileSync('sh', ['-c', `head -c ${BIG} /dev/urandom > ${file}`]);
+    const want = createHash('sha256').update(readFileSync(file)).digest('hex');
+    try {
+      const got = this.topo
+        .exec(role, 'curl', '-s', '--max-time', '20', '--data-binary', `@${file}`, '-H', 'expect:', url)
+        .trim();
+      return got === want ? 'OK' : `MISMATCH ${got}`;
     } catch {
       return 'FAILED';
     }
@@ -144,6 +182,9 @@ describe("DR on one segment (the seeds' experiment)", { skip: SKIP ?? false }, (
     for (let i = 1; i < seen.length; i++) assert.notEqual(seen[i], seen[i - 1], 'rr alternates');
     const list = l.adm('ipvsadm -Ln');
     assert.match(list.out, /TCP {2}10\.31\.0\.100:80 rr\n/);
+    // 10 MB each way with the veth offloads on (GSO super-frames, partial checksums).
+    assert.equal(l.download('client', `http://${VIP}/big`), bigSha(), `download\n${l.daemonLog}`);
+    assert.equal(l.upload('client', `http://${VIP}/`), 'OK', 'upload');
     assert.match(list.out, /-> 10\.31\.0\.11:80 +Route {3}1 +\d+ +\d+ +\n/);
   });
 });
@@ -189,5 +230,7 @@ describe('NAT across two segments', { skip: SKIP ?? false }, () => {
     assert.equal(seen.filter((s) => s === 'rs2').length, 5);
     const stats = l.adm('ipvsadm -Ln --stats');
     assert.match(stats.out, /TCP {2}10\.32\.1\.100:80 +10 /, stats.out);
+    assert.equal(l.download('client', `http://${VIP}/big`), bigSha(), `download\n${l.daemonLog}`);
+    assert.equal(l.upload('client', `http://${VIP}/`), 'OK', 'upload');
   });
 });

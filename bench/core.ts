@@ -1,0 +1,564 @@
+/**
+ * IPVS core benchmark: Pipeline.process for packets of established flows (DR and NAT) and for new
+ * connections (scheduling + conn insert with rr, wlc and mh over 100 real servers), then memory
+ * per conn (bench/memory.ts). References measured in the same run give the ratios meaning: a
+ * frame restore alone (the benchmark's own overhead), parseFrame alone, a Map keyed by a number
+ * for the same flows, ConnTable.lookupIn alone, and the wire-level NAT rewrite alone.
+ *
+ * How frames are fed:
+ * - Established flows: one pristine ACK frame per flow, 54 bytes in a 64-byte slot, slots laid out
+ *   in a shuffled flow order so the loop walks the frame buffer sequentially (as a receive ring
+ *   would) while the conn ids it hits are spread over the whole table. process() rewrites in place
+ *   (MACs, TTL and IP checksum; NAT also the destination address, port and TCP checksum), so after
+ *   each call the slot's first 14 words are copied back from the pristine buffer through Uint32Array
+ *   views. That copy is timed with the packet; its cost is measured alone and subtracted ("net").
+ * - New conns: one pre-built SYN per packet, each from a new client address/port, used once; the
+ *   table is sized for every SYN of the run (warm-up included), so it never fills. Each scheduler's
+ *   table is first filled by an untimed pass over the same SYNs and flushed, so the timed inserts
+ *   reuse touched pages (steady state) rather than take first-touch page faults. A further row runs
+ *   rr in a steady state with expiry instead: the clock moves 1 ms per SYN and tick() runs every
+ *   1024 SYNs inside the timed loop, so the cost of expiring conns is included.
+ *
+ * Env: TSLVS_BENCH_FLOWS (established flows, default 100000), TSLVS_BENCH_BIG=1 (also run
+ * established flows with 1 M conns, beyond the L3 cache), TSLVS_BENCH_10M=0 (skip the 10 M memory
+ * case), TSLVS_BENCH_ONLY=mem,est,new (sections to run, for profiling). Standalone:
+ * node dist/bench/core.js.
+ */
+import { pathToFileURL } from 'node:url';
+import { ServiceTable } from '../src/control/services.ts';
+import { FrameInfo, parseFrame } from '../src/datapath/parse.ts';
+import { Pipeline } from '../src/datapath/pipeline.ts';
+import type { Hop, NetEnv } from '../src/datapath/pipeline.ts';
+import { Dp, Verdict } from '../src/datapath/verdict.ts';
+import { addr4 } from '../src/model/addr.ts';
+import { Fwd, Proto, TunType } from '../src/model/flags.ts';
+import type { Fwd as FwdT } from '../src/model/flags.ts';
+import { u16, u32 } from '../src/wire/bytes.ts';
+import { ethEmit, ETHERTYPE_IPV4 } from '../src/wire/ethernet.ts';
+import type { EthRepr } from '../src/wire/ethernet.ts';
+import { IPPROTO_TCP, ipv4Emit } from '../src/wire/ipv4.ts';
+import type { Ipv4Repr } from '../src/wire/ipv4.ts';
+import { TCP_FLAG_ACK, TCP_FLAG_SYN, tcpCsumOkV4, tcpEmit, tcpFillCsumV4 } from '../src/wire/tcp.ts';
+import type { TcpRepr } from '../src/wire/tcp.ts';
+import { rewriteDst4 } from '../src/xmit/rewrite.ts';
+import type { BenchResult } from './harness.ts';
+import { bench, fmtNs, printTable } from './harness.ts';
+import { runMemoryBench } from './memory.ts';
+
+// ---------------------------------------------------------------- lab
+
+const VIP = 0x0a000064; // 10.0.0.100
+const VPORT = 80;
+const NAT_PORT = 8080;
+const RS_NET = 0xc0a80a00; // 192.168.10.0/24, behind interface 2
+const N_DESTS = 100;
+const MAC_ROUTER = 0x0200000000fe;
+const MAC_DIR_OUT = 0x020000000002;
+const MAC_DIR_IN = 0x020000000102;
+const MAC_RS_BASE = 0x020000010100; // + host byte
+
+/** Frame geometry: Ethernet + IPv4 + TCP without options or payload, one 64-byte slot each. */
+const L3 = 14;
+const L4 = 34;
+const FRAME_LEN = 54;
+const SLOT = 64;
+const SLOT_W = SLOT / 4;
+/** Words restored after each process(): bytes 0..55 cover every byte NAT and DR rewrite. */
+const RESTORE_W = 14;
+
+/** Clients for established flows live in 11.0.0.0/8, new-conn SYNs come from 12.0.0.0/8. */
+const EST_NET = 0x0b000000;
+const SYN_NET = 0x0c000000;
+function flowAddr(net: number, i: number): number {
+  return (net + (i >>> 10)) >>> 0;
+}
+function flowPort(i: number): number {
+  return 1024 + (i & 1023);
+}
+
+/**
+ * Routing without tables: the real servers are on-link with a MAC computed from the host byte,
+ * anything else goes to the router. A real data plane looks the neighbour up in its ARP table;
+ * that lookup is not part of what is measured here.
+ */
+class BenchNet implements NetEnv {
+  route4(dst: number, hop: Hop): boolean {
+    if (dst >>> 8 === RS_NET >>> 8) {
+      hop.ifindex = 2;
+      hop.dstMac = MAC_RS_BASE + (dst & 0xff);
+      hop.srcMac = MAC_DIR_IN;
+      hop.mtu = 1500;
+      hop.saddr = RS_NET + 254;
+      return true;
+    }
+    hop.ifindex = 1;
+    hop.dstMac = MAC_ROUTER;
+    hop.srcMac = MAC_DIR_OUT;
+    hop.mtu = 1500;
+    hop.saddr = 0x0a0000fe;
+    return true;
+  }
+  /** No IPv6 traffic in this benchmark. */
+  route6(_dst: Uint8Array, _off: number, _hop: Hop): boolean {
+    return false;
+  }
+  ifMac(ifindex: number): number {
+    return ifindex === 2 ? MAC_DIR_IN : MAC_DIR_OUT;
+  }
+}
+
+/** A deterministic uint32 source (xorshift32). */
+function seeded(seed: number): () => number {
+  let x = seed >>> 0 || 1;
+  return () => {
+    x ^= x << 13;
+    x >>>= 0;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    x >>>= 0;
+    return x;
+  };
+}
+
+interface Director {
+  pipe: Pipeline;
+  clock: { now: number };
+}
+
+/** One TCP service VIP:80 with `N_DESTS` real servers 192.168.10.1.. of one forwarding method. */
+function makeDirector(sched: string, fwd: FwdT, maxConns: number): Director {
+  const clock = { now: 1_000_000 };
+  const random = seeded(7);
+  const services = new ServiceTable({
+    now: () => clock.now,
+    random,
+    lblcExpirationMs: 86_400_000,
+    lblcrExpirationMs: 86_400_000,
+  });
+  const key = { af: 4 as const, proto: Proto.TCP, addr: addr4(VIP), port: VPORT, fwmark: 0 };
+  services.addService(key, { sched, flags: 0, timeout: 0, netmask: 0xffffffff, pe: '' });
+  for (let i = 1; i <= N_DESTS; i++) {
+    services.addDest(key, {
+      addr: addr4(RS_NET + i),
+      port: fwd === Fwd.MASQ ? NAT_PORT : VPORT,
+      fwd,
+      weight: 1,
+      uThreshold: 0,
+      lThreshold: 0,
+      tunType: TunType.IPIP,
+      tunPort: 0,
+      tunFlags: 0,
+    });
+  }
+  const pipe = new Pipeline({ services, net: new BenchNet(), random, maxConns });
+  return { pipe, clock };
+}
+
+// Reused reprs: building frames is setup, but a million of them should not churn the heap.
+const ethR: EthRepr = { dst: MAC_DIR_OUT, src: MAC_ROUTER, ethertype: ETHERTYPE_IPV4 };
+const ipR: Ipv4Repr = {
+  tos: 0,
+  totalLen: FRAME_LEN - L3,
+  id: 0x1234,
+  df: true,
+  mf: false,
+  fragOffset: 0,
+  ttl: 64,
+  proto: IPPROTO_TCP,
+  src: 0,
+  dst: VIP,
+};
+const tcpR: TcpRepr = {
+  srcPort: 0,
+  dstPort: VPORT,
+  seq: 0,
+  ack: 0,
+  flags: 0,
+  reserved: 0,
+  window: 65535,
+  urgent: 0,
+  options: [],
+};
+
+/** Writes a client → VIP:80 TCP frame with correct checksums at `off`. */
+function writeTcp4(b: Uint8Array, off: number, saddr: number, sport: number, flags: number): void {
+  ipR.src = saddr;
+  tcpR.srcPort = sport;
+  tcpR.flags = flags;
+  tcpR.seq = (Math.imul(saddr ^ (sport << 16), 0x9e3779b1) >>> 0) + (flags === TCP_FLAG_SYN ? 0 : 1);
+  tcpR.ack = flags === TCP_FLAG_SYN ? 0 : 0x10000;
+  ethEmit(ethR, b, off);
+  ipv4Emit(ipR, b, off + L3);
+  tcpEmit(tcpR, b, off + L4);
+  tcpFillCsumV4(b, off + L3, off + L4, FRAME_LEN - L4);
+}
+
+/** Copies the rewritten words of one slot back from the pristine buffer (inlined by V8). */
+function restoreSlot(w: Uint32Array, p: Uint32Array, o: number): void {
+  for (let i = 0; i < RESTORE_W; i++) w[o + i] = p[o + i];
+}
+
+function shuffled(n: number, random: () => number): Int32Array {
+  const a = new Int32Array(n);
+  for (let i = 0; i < n; i++) a[i] = i;
+  for (let i = n - 1; i > 0; i--) {
+    const j = random() % (i + 1);
+    const t = a[i];
+    a[i] = a[j];
+    a[j] = t;
+  }
+  return a;
+}
+
+function counterSum(p: Pipeline): number {
+  let s = 0;
+  for (let i = 0; i < p.counters.length; i++) s += p.counters[i];
+  return s;
+}
+
+/** Every counted outcome since `sum0` must have been a TX: no drop, pass or reply slipped in. */
+function assertAllTx(p: Pipeline, sum0: number, tx0: number, what: string): void {
+  const all = counterSum(p) - sum0;
+  const tx = p.counters[Dp.TX] - tx0;
+  if (all !== tx || tx === 0) throw new Error(`${what}: ${all - tx} of ${all} frames were not TX`);
+}
+
+function nextPow2(n: number): number {
+  let p = 1;
+  while (p < n) p *= 2;
+  return p;
+}
+
+function envInt(name: string, dflt: number): number {
+  const v = process.env[name];
+  if (v === undefined || v === '') return dflt;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0) throw new Error(`${name}=${v}: not a count`);
+  return n;
+}
+
+const ns = (r: BenchResult): string => fmtNs(r.nsPerOp);
+/** The fastest sample: on a shared machine the least disturbed one. */
+const minNs = (r: BenchResult): string => `min ${fmtNs(Math.min(...r.samples))}`;
+const x = (a: number, b: number): string => `${(a / b).toFixed(1)}x`;
+
+// ---------------------------------------------------------------- established flows
+
+interface EstFlows {
+  dir: Director;
+  flows: number;
+  work: Uint8Array;
+  pristine: Uint8Array;
+}
+
+/** Opens `flows` conns (SYN then ACK through the pipeline: ESTABLISHED) and lays out their ACKs. */
+function setupEstablished(fwd: FwdT, flows: number): EstFlows {
+  const dir = makeDirector('rr', fwd, nextPow2(flows + 1));
+  const { pipe, clock } = dir;
+  const perm = shuffled(flows, seeded(99));
+  const pristine = new Uint8Array(flows * SLOT);
+  for (let k = 0; k < flows; k++) {
+    const f = perm[k];
+    writeTcp4(pristine, k * SLOT, flowAddr(EST_NET, f), flowPort(f), TCP_FLAG_ACK);
+  }
+  // Conns are created in flow order, so conn ids follow flows, not slots.
+  const slotOf = new Int32Array(flows);
+  for (let k = 0; k < flows; k++) slotOf[perm[k]] = k;
+  const scratch = new Uint8Array(SLOT);
+  const sum0 = counterSum(pipe);
+  const tx0 = pipe.counters[Dp.TX];
+  for (let f = 0; f < flows; f++) {
+    writeTcp4(scratch, 0, flowAddr(EST_NET, f), flowPort(f), TCP_FLAG_SYN);
+    pipe.process(scratch, 0, FRAME_LEN, SLOT, 1, 0, clock.now);
+    scratch.set(pristine.subarray(slotOf[f] * SLOT, slotOf[f] * SLOT + SLOT));
+    pipe.process(scratch, 0, FRAME_LEN, SLOT, 1, 0, clock.now);
+  }
+  assertAllTx(pipe, sum0, tx0, 'established setup');
+  if (pipe.conns4.count !== flows) throw new Error(`established setup: ${pipe.conns4.count} conns`);
+
+  // One untimed pass checks what the timed loop will do to each slot.
+  const work = pristine.slice();
+  const w32 = new Uint32Array(work.buffer);
+  const p32 = new Uint32Array(pristine.buffer);
+  for (let k = 0; k < flows; k++) {
+    const off = k * SLOT;
+    const v = pipe.process(work, off, FRAME_LEN, SLOT, 1, 0, clock.now);
+    if (v !== Verdict.TX || pipe.outIf !== 2) throw new Error(`slot ${k}: verdict ${v}`);
+    if (fwd === Fwd.MASQ) {
+      if (u32(work, off + L3 + 16) >>> 8 !== RS_NET >>> 8 || u16(work, off + L4 + 2) !== NAT_PORT)
+        throw new Error(`slot ${k}: not rewritten to a real server`);
+      if (!tcpCsumOkV4(work, off + L3, off + L4, FRAME_LEN - L4))
+        throw new Error(`slot ${k}: bad TCP checksum`);
+    }
+    restoreSlot(w32, p32, k * SLOT_W);
+  }
+  for (let k = 0; k < flows * SLOT; k++)
+    if (work[k] !== pristine[k]) throw new Error(`restore missed byte ${k % SLOT}`);
+  return { dir, flows, work, pristine };
+}
+
+function benchEstablished(e: EstFlows, name: string, ops: number): BenchResult {
+  const { pipe, clock } = e.dir;
+  const { work, flows } = e;
+  const w32 = new Uint32Array(work.buffer);
+  const p32 = new Uint32Array(e.pristine.buffer);
+  let k = 0;
+  const sum0 = counterSum(pipe);
+  const tx0 = pipe.counters[Dp.TX];
+  const r = bench(
+    name,
+    (n) => {
+      const now = clock.now;
+      let acc = 0;
+      for (let i = 0; i < n; i++) {
+        const off = k * SLOT;
+        acc += pipe.process(work, off, FRAME_LEN, SLOT, 1, 0, now);
+        restoreSlot(w32, p32, k * SLOT_W);
+        if (++k === flows) k = 0;
+      }
+      clock.now = now + 1;
+      return acc;
+    },
+    { ops },
+  );
+  assertAllTx(pipe, sum0, tx0, name);
+  return r;
+}
+
+function runEstablished(flows: number, ops: number): { dr: number; nat: number } {
+  const dr = setupEstablished(Fwd.DROUTE, flows);
+  const drR = benchEstablished(dr, `Pipeline.process, DR`, ops);
+  const nat = setupEstablished(Fwd.MASQ, flows);
+  const natR = benchEstablished(nat, `Pipeline.process, NAT`, ops);
+
+  // References over the NAT director's frames and table (same flows, same slot order).
+  const { work, pristine } = nat;
+  const w32 = new Uint32Array(work.buffer);
+  const p32 = new Uint32Array(pristine.buffer);
+  const t = nat.dir.pipe.conns4;
+  let k = 0;
+  const restore = bench(
+    'ref: frame restore alone (14 words)',
+    (n) => {
+      for (let i = 0; i < n; i++) {
+        restoreSlot(w32, p32, k * SLOT_W);
+        if (++k === flows) k = 0;
+      }
+      return w32[5];
+    },
+    { ops },
+  );
+  const fi = new FrameInfo();
+  const parse = bench(
+    'ref: parseFrame alone',
+    (n) => {
+      let acc = 0;
+      for (let i = 0; i < n; i++) {
+        acc += parseFrame(work, k * SLOT, FRAME_LEN, fi) + fi.sport;
+        if (++k === flows) k = 0;
+      }
+      return acc;
+    },
+    { ops },
+  );
+  // The same flows in a Map keyed by saddr * 65536 + sport (an exact double), read off the frame.
+  const map = new Map<number, number>();
+  for (let s = 0; s < flows; s++) {
+    const off = s * SLOT;
+    const sa = u32(work, off + L3 + 12);
+    const sp = u16(work, off + L4);
+    const id = t.lookupIn(IPPROTO_TCP, sa, sp, VIP, VPORT);
+    if (id < 0) throw new Error('lookupIn missed an established flow');
+    map.set(sa * 65536 + sp, id);
+  }
+  if (map.size !== flows) throw new Error('flow keys collide');
+  const mapR = bench(
+    'ref: Map<number, number>.get(saddr*65536+sport)',
+    (n) => {
+      let acc = 0;
+      for (let i = 0; i < n; i++) {
+        const off = k * SLOT;
+        acc += map.get(u32(work, off + L3 + 12) * 65536 + u16(work, off + L4)) ?? -1;
+        if (++k === flows) k = 0;
+      }
+      return acc;
+    },
+    { ops },
+  );
+  const lookup = bench(
+    'ref: ConnTable.lookupIn alone',
+    (n) => {
+      let acc = 0;
+      for (let i = 0; i < n; i++) {
+        const off = k * SLOT;
+        acc += t.lookupIn(IPPROTO_TCP, u32(work, off + L3 + 12), u16(work, off + L4), VIP, VPORT);
+        if (++k === flows) k = 0;
+      }
+      return acc;
+    },
+    { ops },
+  );
+  const rs = RS_NET + 1;
+  const rewrite = bench(
+    'ref: NAT rewrite alone (rewriteDst4 + restore)',
+    (n) => {
+      for (let i = 0; i < n; i++) {
+        const off = k * SLOT;
+        rewriteDst4(work, off + L3, off + L4, FRAME_LEN - L4, IPPROTO_TCP, rs, NAT_PORT, false);
+        restoreSlot(w32, p32, k * SLOT_W);
+        if (++k === flows) k = 0;
+      }
+      return work[L3 + 16];
+    },
+    { ops },
+  );
+
+  const rns = restore.nsPerOp;
+  const netDr = drR.nsPerOp - rns;
+  const netNat = natR.nsPerOp - rns;
+  printTable(`core: established TCP ACK, ${flows} flows cycled, ns per packet (median of 7)`, [
+    {
+      name: drR.name,
+      value: ns(drR),
+      ratio: `${minNs(drR)}, net ${fmtNs(netDr)}, ${x(netDr, mapR.nsPerOp)} Map.get`,
+      target: `target <= 150 ns: ${netDr <= 150 ? 'met' : 'MISSED'}`,
+    },
+    {
+      name: natR.name,
+      value: ns(natR),
+      ratio: `${minNs(natR)}, net ${fmtNs(netNat)}, ${x(netNat, mapR.nsPerOp)} Map.get, ${x(netNat, rewrite.nsPerOp - rns)} rewrite`,
+      target: `target <= 150 ns: ${netNat <= 150 ? 'met' : 'MISSED'}`,
+    },
+    { name: restore.name, value: ns(restore), ratio: 'bench overhead, subtracted in "net"' },
+    { name: parse.name, value: ns(parse) },
+    { name: mapR.name, value: ns(mapR) },
+    { name: lookup.name, value: ns(lookup), ratio: `${x(lookup.nsPerOp, mapR.nsPerOp)} Map.get` },
+    { name: rewrite.name, value: ns(rewrite), ratio: `net ${fmtNs(rewrite.nsPerOp - rns)}` },
+  ]);
+  return { dr: netDr, nat: netNat };
+}
+
+// ---------------------------------------------------------------- new connections
+
+const SAMPLES = 7;
+const WARMUP = 2;
+
+function runNewConns(ops: number, estDr: number): void {
+  const total = (SAMPLES + WARMUP) * ops;
+  const pristine = new Uint8Array(total * SLOT);
+  for (let i = 0; i < total; i++)
+    writeTcp4(pristine, i * SLOT, flowAddr(SYN_NET, i), flowPort(i), TCP_FLAG_SYN);
+  const work = new Uint8Array(pristine.length);
+  const rows: { name: string; value: string; ratio?: string; target?: string }[] = [];
+
+  const one = (sched: string, steady: boolean): BenchResult => {
+    const dir = makeDirector(sched, Fwd.DROUTE, steady ? 1 << 18 : nextPow2(total + 1));
+    const { pipe, clock } = dir;
+    const t = pipe.conns4;
+    if (!steady) {
+      // Untimed: touch every page the timed run will use, then empty the table.
+      work.set(pristine);
+      const s0 = counterSum(pipe);
+      const x0 = pipe.counters[Dp.TX];
+      for (let i = 0; i < total; i++) pipe.process(work, i * SLOT, FRAME_LEN, SLOT, 1, 0, clock.now);
+      assertAllTx(pipe, s0, x0, `${sched} pre-fill`);
+      t.flush(clock.now);
+      if (t.count !== 0) throw new Error('flush left conns');
+    }
+    work.set(pristine);
+    let k = 0;
+    const sum0 = counterSum(pipe);
+    const tx0 = pipe.counters[Dp.TX];
+    const name = steady
+      ? `${sched}, steady state: +1 ms per SYN, tick() per 1024`
+      : `${sched}, ${N_DESTS} dests, DR (schedule + insert)`;
+    const r = steady
+      ? bench(
+          name,
+          (n) => {
+            let acc = 0;
+            let now = clock.now;
+            if (k + n > total) throw new Error('ran out of SYN frames');
+            for (let i = 0; i < n; i++, k++) {
+              acc += pipe.process(work, k * SLOT, FRAME_LEN, SLOT, 1, 0, now);
+              now += 1;
+              if ((k & 1023) === 0) pipe.tick(now);
+            }
+            clock.now = now;
+            return acc;
+          },
+          { ops, samples: SAMPLES, warmupSamples: WARMUP },
+        )
+      : bench(
+          name,
+          (n) => {
+            let acc = 0;
+            const now = clock.now;
+            if (k + n > total) throw new Error('ran out of SYN frames');
+            for (let i = 0; i < n; i++, k++) acc += pipe.process(work, k * SLOT, FRAME_LEN, SLOT, 1, 0, now);
+            return acc;
+          },
+          { ops, samples: SAMPLES, warmupSamples: WARMUP },
+        );
+    assertAllTx(pipe, sum0, tx0, name);
+    if (!steady && t.count !== total) throw new Error(`${name}: ${t.count} conns, expected ${total}`);
+    if (steady && t.count > 100_000) throw new Error(`${name}: conns did not expire (${t.count})`);
+    // Every dest was used; equal weights, so rr and wlc spread the conns evenly (within one).
+    const counts = pipe.services.list[0].dests.map((d) => d.activeConns + d.inactConns);
+    const lo = Math.min(...counts);
+    if (lo === 0) throw new Error(`${name}: a dest got no conns`);
+    if (!steady && sched !== 'mh' && Math.max(...counts) - lo > 1)
+      throw new Error(`${name}: uneven spread ${lo}..${Math.max(...counts)}`);
+    rows.push({
+      name,
+      value: ns(r),
+      ratio: [
+        minNs(r),
+        Number.isNaN(estDr) ? '' : `${x(r.nsPerOp, estDr)} established DR`,
+        steady ? `${t.count} live conns` : '',
+      ]
+        .filter((p) => p !== '')
+        .join(', '),
+      target: `target <= 500 ns: ${r.nsPerOp <= 500 ? 'met' : 'MISSED'}`,
+    });
+    return r;
+  };
+  one('rr', false);
+  one('wlc', false);
+  one('mh', false);
+  one('rr', true);
+
+  // Reference: inserting the same number of new numeric keys into a JS Map.
+  let m = new Map<number, number>();
+  let j = 0;
+  const mapSet = bench(
+    'ref: Map<number, number>.set(new key)',
+    (n) => {
+      m = new Map<number, number>();
+      for (let i = 0; i < n; i++, j++) m.set(flowAddr(SYN_NET, j) * 65536 + flowPort(j), j);
+      return m.size;
+    },
+    { ops, samples: SAMPLES, warmupSamples: WARMUP },
+  );
+  rows.push({ name: mapSet.name, value: ns(mapSet), ratio: `map of up to ${ops} keys` });
+  printTable(`core: new TCP conn (SYN from a new client port), ns per packet (median of 7)`, rows);
+}
+
+// ---------------------------------------------------------------- entry
+
+export function runCoreBench(): void {
+  const flows = envInt('TSLVS_BENCH_FLOWS', 100_000);
+  if (flows < 1 || flows > 1 << 22) throw new Error('TSLVS_BENCH_FLOWS: 1 .. 4194304');
+  const only = process.env.TSLVS_BENCH_ONLY ?? 'mem,est,new';
+  // Memory first, while the heap holds nothing big that a later GC could give back mid-measure.
+  if (only.includes('mem')) runMemoryBench({ tenMillion: process.env.TSLVS_BENCH_10M !== '0' });
+  let estDr = NaN;
+  if (only.includes('est')) estDr = runEstablished(flows, 500_000).dr;
+  if (process.env.TSLVS_BENCH_BIG === '1') runEstablished(1 << 20, 500_000);
+  if (only.includes('new')) runNewConns(50_000, estDr);
+}
+
+if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  console.log(`tslvs core benchmark — node ${process.version}, ${process.arch}`);
+  runCoreBench();
+}
