@@ -111,7 +111,7 @@ function tableRow(n: number, gc: () => void): MemRow {
       VIP,
       80,
     );
-    if (id < 0 || t.cport[id] !== 1024 + (i % PORTS)) throw new Error(`lookup of conn ${i} failed`);
+    if (id < 0 || t.cportOf(id) !== 1024 + (i % PORTS)) throw new Error(`lookup of conn ${i} failed`);
   }
   if (st.list[0].dests[0].inactConns !== n) throw new Error('dest counters off');
   return {

@@ -856,7 +856,7 @@ function run(input: SimulateInput): SimReport {
       now += intervalMs;
       const t = pipe.conns4;
       const ids: number[] = [];
-      for (const e of t.list(now)) if ((t.flags[e.id] & ConnFlag.TEMPLATE) === 0) ids.push(e.id);
+      for (const e of t.list(now)) if ((t.getFlags(e.id) & ConnFlag.TEMPLATE) === 0) ids.push(e.id);
       for (const id of ids) t.expireNow(id, now);
     }
     const replayWeights = snapshotWeights(table);

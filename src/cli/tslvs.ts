@@ -35,6 +35,14 @@ const COMMANDS: Readonly<Record<string, Command>> = {
     summary: 'the director: serve virtual services on interfaces (tslvsd), controlled by tslvsadm',
     run: async (argv, io) => (await import('../daemon/main.ts')).runDaemon(argv, io),
   },
+  lab: {
+    summary: "the seeds' experiments (dr, nat, fullnat, arp, route, sched…) in network namespaces",
+    run: async (argv, io) => (await import('../lab/main.ts')).runLab(argv, io),
+  },
+  'rs-tun': {
+    summary: 'real-server helper for TUN mode: decapsulate IPIP/GUE/GRE without kernel modules',
+    run: async (argv, io) => (await import('./rs-tun.ts')).runRsTun(argv, io),
+  },
 };
 
 export const EXIT_USAGE = 2;

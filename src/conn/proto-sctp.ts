@@ -210,17 +210,17 @@ export function sctpStateChunkType(b: Uint8Array, chunkOff: number, end: number)
  */
 export function sctpStateTransition(t: ConnTable, id: number, dir: Dir, chunkType: number): void {
   if (chunkType < 0) return;
-  const flags = t.flags[id];
+  const flags = t.getFlags(id);
   let d: number = dir;
   if ((flags & ConnFlag.NOOUTPUT) !== 0) {
-    if (d === Dir.OUTPUT) t.flags[id] = flags & ~ConnFlag.NOOUTPUT;
+    if (d === Dir.OUTPUT) t.setFlags(id, flags & ~ConnFlag.NOOUTPUT);
     else d = Dir.INPUT_ONLY;
   }
-  const cur = t.state[id];
+  const cur = t.getState(id);
   const next = SCTP_STATES[(d * EVENT_COUNT + sctpChunkEvent(chunkType)) * SCTP_STATE_COUNT + cur];
   if (next !== cur) {
     t.changeState(id, next, next === SctpState.ESTABLISHED);
     if (next === SctpState.ESTABLISHED) t.assureControl(id);
   }
-  t.timeout[id] = t.timeouts.sctp[next];
+  t.setTimeout(id, t.timeouts.sctp[next]);
 }

@@ -138,13 +138,13 @@ export function tcpNextState(dos: boolean, dir: Dir, thFlags: number, state: num
  * state's timeout on every packet (the caller then restarts the timer with ConnTable.put).
  */
 export function tcpStateTransition(t: ConnTable, id: number, dir: Dir, thFlags: number): void {
-  const flags = t.flags[id];
+  const flags = t.getFlags(id);
   let base = dir === Dir.OUTPUT ? ROW_OUTPUT : dir === Dir.INPUT_ONLY ? ROW_INPUT_ONLY : ROW_INPUT;
   if ((flags & ConnFlag.NOOUTPUT) !== 0) {
-    if (base === ROW_OUTPUT) t.flags[id] = flags & ~ConnFlag.NOOUTPUT;
+    if (base === ROW_OUTPUT) t.setFlags(id, flags & ~ConnFlag.NOOUTPUT);
     else base = ROW_INPUT_ONLY;
   }
-  const cur = t.state[id];
+  const cur = t.getState(id);
   const idx = tcpStateIdx(thFlags);
   let next: number = TcpState.CLOSE;
   if (idx >= 0) {
@@ -156,11 +156,11 @@ export function tcpStateTransition(t: ConnTable, id: number, dir: Dir, thFlags: 
     // set_tcp_state: entering ESTABLISHED assures the controlling template.
     if (next === TcpState.ESTABLISHED) t.assureControl(id);
   }
-  t.timeout[id] = t.timeouts.tcp[next];
+  t.setTimeout(id, t.timeouts.tcp[next]);
 }
 
 /** ip_vs_tcp_conn_listen: put a conn in LISTEN (FTP helper), without touching dest counters. */
 export function tcpConnListen(t: ConnTable, id: number): void {
-  t.state[id] = TcpState.LISTEN;
-  t.timeout[id] = t.timeouts.tcp[TcpState.LISTEN];
+  t.setState(id, TcpState.LISTEN);
+  t.setTimeout(id, t.timeouts.tcp[TcpState.LISTEN]);
 }

@@ -15,6 +15,6 @@ export const UDP_DEFAULT_TIMEOUT_S = 300;
 
 /** udp_state_transition: refresh the timeout; a reply assures the controlling template. */
 export function udpStateTransition(t: ConnTable, id: number, dir: Dir): void {
-  t.timeout[id] = t.timeouts.udp[UdpState.NORMAL];
+  t.setTimeout(id, t.timeouts.udp[UdpState.NORMAL]);
   if (dir === Dir.OUTPUT) t.assureControl(id);
 }

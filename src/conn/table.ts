@@ -1,14 +1,20 @@
 /**
- * The IPVS connection table (ip_vs_conn.c) as a struct of typed arrays indexed by a conn id.
+ * The IPVS connection table (ip_vs_conn.c) as fixed-size records indexed by a conn id.
  * No JavaScript object exists per conn: creating, finding, refreshing and expiring conns allocate
  * nothing. One table per address family (IPv4 stores an address in one uint32 word, IPv6 in four).
  *
- * - Two chained hash indexes in typed arrays: "in" by the client side <proto, caddr, cport, vaddr,
- *   vport> (packets from clients, and persistence templates), "out" by the real-server side
- *   <proto, daddr, dport, laddr, lport> (NAT/FullNAT replies). New entries go to the chain head, so
- *   like the kernel's hlist the newest of two equal keys is found first.
+ * - Each conn is one record in a single ArrayBuffer (64 bytes for IPv4, 112 for IPv6) read through
+ *   typed-array views at a fixed stride, so the fields one packet needs (the in-lookup key and
+ *   chain link, flags, state, dest, counters, timer, the xmit addresses) share one or two cache
+ *   lines and one page, instead of one line and page per field. Rarely used fields (fwmark, the
+ *   control link and count, the out-chain link) live in a second, 16-byte cold record.
+ * - Two chained hash indexes: "in" by the client side <proto, caddr, cport, vaddr, vport> (packets
+ *   from clients, and persistence templates), "out" by the real-server side <proto, daddr, dport,
+ *   laddr, lport> (NAT/FullNAT replies). New entries go to the chain head, so like the kernel's
+ *   hlist the newest of two equal keys is found first.
  * - Expiry on an injected clock: a hashed timing wheel with intrusive int32 links. Refreshing a
- *   conn to a later time does not move it; the wheel re-files it when it reaches the old slot.
+ *   conn to a later time only stores the new time; the wheel re-files it when it reaches the old
+ *   slot. So put() on an established conn is an add, a compare and a store.
  * - Dest binding keeps the dest's active/inactive/persistent counters, refcnt and OVERLOAD flag.
  *
  * Dests are referenced by DestRegistry id. The control plane must not free a dest (and so must not
@@ -79,6 +85,43 @@ export interface ConnRepr {
 }
 
 const NIL = -1;
+
+// Hot record, in 32-bit words from the record start. Every field one established packet touches
+// sits in the first 12 words; the addresses follow (`aw` words each: caddr, vaddr, daddr, laddr).
+/** int32: in-chain link, next id + 1 (0 = end of chain). */
+const R_IN_NEXT = 0;
+/** Two uint16: cport, vport. */
+const R_PORTS = 1;
+/** Bytes: proto, state, alive, (spare). */
+const R_PSA = 2;
+const R_FLAGS = 3;
+/** int32: DestRegistry id or -1. */
+const R_DEST = 4;
+const R_IN_PKTS = 5;
+const R_TIMEOUT = 6;
+/** int32: previous node on the timing wheel, NIL when not filed. */
+const R_W_PREV = 7;
+/** float64 over words 8-9 (8-byte aligned as strides are even): expiry time in ms. */
+const R_EXPIRES = 8;
+/** int32: next node on the timing wheel, or the next free id. */
+const R_W_NEXT = 10;
+/** Two uint16: dport, lport. */
+const R_OPORTS = 11;
+const R_ADDR = 12;
+// Cold record, 4 words.
+const C_FWMARK = 0;
+/** int32: controlling conn (template) or -1. */
+const C_CONTROL = 1;
+const C_N_CONTROL = 2;
+/** int32: out-chain link, next id + 1 (0 = end of chain); only read on a hash collision. */
+const C_OUT_NEXT = 3;
+const COLD_WORDS = 4;
+/** IPv4 record stride in words (64 bytes). */
+const SW4 = 16;
+
+/** Which address of a conn: client, virtual, dest (real server), local. */
+export const ConnAddr = { C: 0, V: 1, D: 2, L: 3 } as const;
+export type ConnAddr = (typeof ConnAddr)[keyof typeof ConnAddr];
 /** ip_vs_conn_new: a fresh conn lives 3 s until its first state transition says otherwise. */
 const NEW_CONN_TIMEOUT_MS = 3000;
 /** ip_vs_conn_expire: a conn that still controls others is looked at again in 60 s. */
@@ -131,37 +174,6 @@ export class ConnTable {
   /** 32-bit words per address: 1 for IPv4, 4 for IPv6. */
   readonly aw: 1 | 4;
 
-  // Per-conn fields (struct ip_vs_conn). Addresses use `aw` consecutive words per conn, each word
-  // a big-endian uint32 of the address bytes. The packet path may read these directly, and write
-  // inPkts; the key fields (proto, addresses, ports) must never be written from outside, since the
-  // hash indexes depend on them. An id is only meaningful while isAlive(id).
-  readonly proto: Uint8Array;
-  readonly caddr: Uint32Array;
-  readonly vaddr: Uint32Array;
-  readonly daddr: Uint32Array;
-  readonly laddr: Uint32Array;
-  readonly cport: Uint16Array;
-  readonly vport: Uint16Array;
-  readonly dport: Uint16Array;
-  readonly lport: Uint16Array;
-  readonly fwmark: Uint32Array;
-  /** cp->flags: ConnFlag bits plus the forwarding method in the low 3 bits. */
-  readonly flags: Uint32Array;
-  /** Protocol state (TcpState, SctpState, UdpState) or CtplState bits for templates. */
-  readonly state: Uint8Array;
-  /** Current timeout in ms, set by state transitions; put() restarts the timer with it. */
-  readonly timeout: Uint32Array;
-  /** When the timer fires, in ms on the injected clock. */
-  readonly expires: Float64Array;
-  /** DestRegistry id, or -1. */
-  readonly dest: Int32Array;
-  /** Id of the controlling conn (template), or -1. */
-  readonly control: Int32Array;
-  /** Number of conns this one controls. */
-  readonly nControl: Uint32Array;
-  /** Incoming packets (sync threshold); the packet path increments it. */
-  readonly inPkts: Uint32Array;
-
   /** Live entries (conns and templates). */
   count = 0;
   /** Inserts refused because the table was full. */
@@ -173,20 +185,32 @@ export class ConnTable {
    */
   onUnlink: ((id: number) => void) | null = null;
 
-  // Hash indexes: heads per bucket and next links per conn, both holding id + 1 (0 = none), so a
-  // zero-filled array is an empty index and untouched pages cost no memory.
+  // Per-conn records (struct ip_vs_conn), see R_* and C_*. Addresses are big-endian uint32 words of
+  // the address bytes. The key fields (proto, addresses, ports) change only through the table,
+  // since the hash indexes depend on them. An id is only meaningful while isAlive(id).
+  /** Record stride in 32-bit words: 16 (64 bytes) for IPv4, 28 (112 bytes) for IPv6. */
+  private readonly sw: number;
+  /** Record stride in 64-bit words (for the float64 view). */
+  private readonly dw: number;
+  private readonly u32: Uint32Array;
+  private readonly i32: Int32Array;
+  private readonly u16: Uint16Array;
+  private readonly u8: Uint8Array;
+  private readonly f64: Float64Array;
+  private readonly coldU: Uint32Array;
+  private readonly coldI: Int32Array;
+
+  // Hash indexes: heads per bucket holding id + 1 (0 = none), so a zero-filled array is an empty
+  // index and untouched pages cost no memory.
   private readonly bucketMask: number;
   private readonly inHead: Int32Array;
-  private readonly inNext: Int32Array;
   private readonly outHead: Int32Array;
-  private readonly outNext: Int32Array;
-  // Timing wheel: per slot a circular doubly linked list; wTick is the tick the conn is filed at.
+  // Timing wheel: per slot a circular doubly linked list through a sentinel node. Node n < max is
+  // conn n; node max + s is slot s's sentinel, whose [prev, next] are wheel[2s], wheel[2s + 1].
   private readonly slotMask: number;
-  private readonly wHead: Int32Array;
-  private readonly wPrev: Int32Array;
-  private readonly wNext: Int32Array;
-  private readonly wTick: Int32Array;
-  private readonly alive: Uint8Array;
+  private readonly wheel: Int32Array;
+  /** 1 / tickMs, so filing a timer multiplies instead of dividing. */
+  private readonly invTick: number;
   /** Next tick the wheel has not processed; -1 until the clock is first seen. */
   private cursor = -1;
   private readonly seed: number;
@@ -196,7 +220,6 @@ export class ConnTable {
   private noCportCount = 0;
   private readonly ka = new Uint32Array(4);
   private readonly kb = new Uint32Array(4);
-  private readonly perEntry: ArrayBufferView[];
 
   constructor(opts: ConnTableOptions) {
     const max = opts.maxEntries ?? 1 << 20;
@@ -215,82 +238,125 @@ export class ConnTable {
     this.settings = opts.settings ?? defaultConnSettings();
     this.totalStats = opts.totalStats ?? new Stats();
     this.tickMs = tickMs;
+    this.invTick = 1 / tickMs;
     this.wheelSlots = slots;
     this.seed = opts.random() | 0;
 
-    const aw = this.aw;
-    this.proto = new Uint8Array(max);
-    this.caddr = new Uint32Array(max * aw);
-    this.vaddr = new Uint32Array(max * aw);
-    this.daddr = new Uint32Array(max * aw);
-    this.laddr = new Uint32Array(max * aw);
-    this.cport = new Uint16Array(max);
-    this.vport = new Uint16Array(max);
-    this.dport = new Uint16Array(max);
-    this.lport = new Uint16Array(max);
-    this.fwmark = new Uint32Array(max);
-    this.flags = new Uint32Array(max);
-    this.state = new Uint8Array(max);
-    this.timeout = new Uint32Array(max);
-    this.expires = new Float64Array(max);
-    this.dest = new Int32Array(max);
-    this.control = new Int32Array(max);
-    this.nControl = new Uint32Array(max);
-    this.inPkts = new Uint32Array(max);
-    this.inNext = new Int32Array(max);
-    this.outNext = new Int32Array(max);
-    this.wPrev = new Int32Array(max);
-    this.wNext = new Int32Array(max);
-    this.wTick = new Int32Array(max);
-    this.alive = new Uint8Array(max);
+    this.sw = R_ADDR + 4 * this.aw;
+    this.dw = this.sw / 2;
+    const hot = new ArrayBuffer(max * this.sw * 4);
+    this.u32 = new Uint32Array(hot);
+    this.i32 = new Int32Array(hot);
+    this.u16 = new Uint16Array(hot);
+    this.u8 = new Uint8Array(hot);
+    this.f64 = new Float64Array(hot);
+    const cold = new ArrayBuffer(max * COLD_WORDS * 4);
+    this.coldU = new Uint32Array(cold);
+    this.coldI = new Int32Array(cold);
     const buckets = nextPow2(Math.max(16, max));
     this.bucketMask = buckets - 1;
     this.inHead = new Int32Array(buckets);
     this.outHead = new Int32Array(buckets);
     this.slotMask = slots - 1;
-    this.wHead = new Int32Array(slots).fill(NIL);
-    this.perEntry = [
-      this.proto,
-      this.caddr,
-      this.vaddr,
-      this.daddr,
-      this.laddr,
-      this.cport,
-      this.vport,
-      this.dport,
-      this.lport,
-      this.fwmark,
-      this.flags,
-      this.state,
-      this.timeout,
-      this.expires,
-      this.dest,
-      this.control,
-      this.nControl,
-      this.inPkts,
-      this.inNext,
-      this.outNext,
-      this.wPrev,
-      this.wNext,
-      this.wTick,
-      this.alive,
-    ];
+    this.wheel = new Int32Array(slots * 2);
+    for (let s = 0; s < slots; s++) this.wheel[s * 2] = this.wheel[s * 2 + 1] = max + s;
   }
 
-  /** Bytes per entry at full capacity: every per-conn array plus both hash indexes' heads. */
+  /** Bytes per entry at full capacity: hot and cold records plus both hash indexes' heads. */
   get bytesPerEntry(): number {
-    let b = this.inHead.byteLength + this.outHead.byteLength;
-    for (const a of this.perEntry) b += a.byteLength;
+    const b = this.u32.byteLength + this.coldU.byteLength + this.inHead.byteLength + this.outHead.byteLength;
     return b / this.maxEntries;
   }
 
   /** Everything the table allocated, in bytes (the timing wheel included). */
   get memoryBytes(): number {
-    return this.bytesPerEntry * this.maxEntries + this.wHead.byteLength;
+    return this.bytesPerEntry * this.maxEntries + this.wheel.byteLength;
   }
 
   isAlive(id: number): boolean {
-    return id >= 0 && id < this.hiWater && this.alive[id] === 1;
+    return id >= 0 && id < this.hiWater && this.u8[id * this.sw * 4 + R_PSA * 4 + 2] === 1;
+  }
+
+  // ---------------------------------------------------------------- field accessors
+  // Each is one typed-array access, for the packet path and the control plane. The IPv4 address
+  // getters are for IPv4 tables only (IPv6 tables: readAddr6).
+
+  protoOf(id: number): number {
+    return this.u8[id * this.sw * 4 + R_PSA * 4];
+  }
+  caddr4(id: number): number {
+    return this.u32[id * SW4 + R_ADDR];
+  }
+  vaddr4(id: number): number {
+    return this.u32[id * SW4 + R_ADDR + 1];
+  }
+  daddr4(id: number): number {
+    return this.u32[id * SW4 + R_ADDR + 2];
+  }
+  laddr4(id: number): number {
+    return this.u32[id * SW4 + R_ADDR + 3];
+  }
+  cportOf(id: number): number {
+    return this.u16[(id * this.sw + R_PORTS) * 2];
+  }
+  vportOf(id: number): number {
+    return this.u16[(id * this.sw + R_PORTS) * 2 + 1];
+  }
+  dportOf(id: number): number {
+    return this.u16[(id * this.sw + R_OPORTS) * 2];
+  }
+  lportOf(id: number): number {
+    return this.u16[(id * this.sw + R_OPORTS) * 2 + 1];
+  }
+  fwmarkOf(id: number): number {
+    return this.coldU[id * COLD_WORDS + C_FWMARK];
+  }
+  /** cp->flags: ConnFlag bits plus the forwarding method in the low 3 bits. */
+  getFlags(id: number): number {
+    return this.u32[id * this.sw + R_FLAGS];
+  }
+  /** For the state machines (NOOUTPUT); HASHED, TEMPLATE and NO_CPORT must not change. */
+  setFlags(id: number, flags: number): void {
+    this.u32[id * this.sw + R_FLAGS] = flags;
+  }
+  /** Protocol state (TcpState, SctpState, UdpState) or CtplState bits for templates. */
+  getState(id: number): number {
+    return this.u8[id * this.sw * 4 + R_PSA * 4 + 1];
+  }
+  setState(id: number, state: number): void {
+    this.u8[id * this.sw * 4 + R_PSA * 4 + 1] = state;
+  }
+  /** Current timeout in ms, set by state transitions; put() restarts the timer with it. */
+  getTimeout(id: number): number {
+    return this.u32[id * this.sw + R_TIMEOUT];
+  }
+  setTimeout(id: number, ms: number): void {
+    this.u32[id * this.sw + R_TIMEOUT] = ms;
+  }
+  /** When the timer fires, in ms on the injected clock. */
+  expiresOf(id: number): number {
+    return this.f64[id * this.dw + R_EXPIRES / 2];
+  }
+  /** DestRegistry id, or -1. */
+  destOf(id: number): number {
+    return this.i32[id * this.sw + R_DEST];
+  }
+  /** Id of the controlling conn (template), or -1. */
+  controlOf(id: number): number {
+    return this.coldI[id * COLD_WORDS + C_CONTROL];
+  }
+  /** Number of conns this one controls. */
+  nControlOf(id: number): number {
+    return this.coldU[id * COLD_WORDS + C_N_CONTROL];
+  }
+  /** Incoming packets (sync threshold). */
+  inPktsOf(id: number): number {
+    return this.u32[id * this.sw + R_IN_PKTS];
+  }
+  /** Count one incoming packet; returns the new count. */
+  incInPkts(id: number): number {
+    const i = id * this.sw + R_IN_PKTS;
+    return (this.u32[i] = (this.u32[i] + 1) >>> 0);
   }
 
   // ---------------------------------------------------------------- hashing
@@ -320,59 +386,88 @@ export class ConnTable {
     return avalanche(mix(mix(mix(this.seed ^ proto, a), b), (pa << 16) | pb)) & this.bucketMask;
   }
 
+  /** Word offset of address `which` of conn `id`. */
+  private addrOff(id: number, which: number): number {
+    return id * this.sw + R_ADDR + which * this.aw;
+  }
+
   private inBucket(id: number): number {
-    const o = id * this.aw;
-    return this.keyHash(this.proto[id], this.caddr, o, this.cport[id], this.vaddr, o, this.vport[id]);
+    const u = this.u32;
+    return this.keyHash(
+      this.protoOf(id),
+      u,
+      this.addrOff(id, ConnAddr.C),
+      this.cportOf(id),
+      u,
+      this.addrOff(id, ConnAddr.V),
+      this.vportOf(id),
+    );
   }
 
   private outBucket(id: number): number {
-    const o = id * this.aw;
-    if (outUsesDest(this.flags[id])) {
-      return this.keyHash(this.proto[id], this.daddr, o, this.dport[id], this.laddr, o, this.lport[id]);
-    }
-    return this.keyHash(this.proto[id], this.vaddr, o, this.vport[id], this.laddr, o, this.lport[id]);
+    const u = this.u32;
+    const dst = outUsesDest(this.getFlags(id));
+    return this.keyHash(
+      this.protoOf(id),
+      u,
+      this.addrOff(id, dst ? ConnAddr.D : ConnAddr.V),
+      dst ? this.dportOf(id) : this.vportOf(id),
+      u,
+      this.addrOff(id, ConnAddr.L),
+      this.lportOf(id),
+    );
   }
 
   /** ip_vs_conn_hash: templates go in the in index only. */
   private hashConn(id: number): boolean {
-    const f = this.flags[id];
+    const f = this.getFlags(id);
     if ((f & ConnFlag.HASHED) !== 0) return false;
     let h = this.inBucket(id);
-    this.inNext[id] = this.inHead[h];
+    this.i32[id * this.sw + R_IN_NEXT] = this.inHead[h];
     this.inHead[h] = id + 1;
     if ((f & ConnFlag.TEMPLATE) === 0) {
       h = this.outBucket(id);
-      this.outNext[id] = this.outHead[h];
+      this.coldI[id * COLD_WORDS + C_OUT_NEXT] = this.outHead[h];
       this.outHead[h] = id + 1;
     }
-    this.flags[id] = f | ConnFlag.HASHED;
+    this.setFlags(id, f | ConnFlag.HASHED);
     return true;
   }
 
   /** ip_vs_conn_unhash: false if it was not hashed. The key fields must not have changed. */
   private unhashConn(id: number): boolean {
-    const f = this.flags[id];
+    const f = this.getFlags(id);
     if ((f & ConnFlag.HASHED) === 0) return false;
-    ConnTable.chainRemove(this.inHead, this.inNext, this.inBucket(id), id);
+    ConnTable.chainRemove(this.inHead, this.i32, this.sw, R_IN_NEXT, this.inBucket(id), id);
     if ((f & ConnFlag.TEMPLATE) === 0)
-      ConnTable.chainRemove(this.outHead, this.outNext, this.outBucket(id), id);
-    this.flags[id] = f & ~ConnFlag.HASHED;
+      ConnTable.chainRemove(this.outHead, this.coldI, COLD_WORDS, C_OUT_NEXT, this.outBucket(id), id);
+    this.setFlags(id, f & ~ConnFlag.HASHED);
     return true;
   }
 
-  private static chainRemove(head: Int32Array, next: Int32Array, h: number, id: number): void {
+  /** Unlink `id` from bucket h; its chain link is next[id * stride + at]. */
+  private static chainRemove(
+    head: Int32Array,
+    next: Int32Array,
+    stride: number,
+    at: number,
+    h: number,
+    id: number,
+  ): void {
     const e = id + 1;
+    const own = id * stride + at;
     let cur = head[h];
     if (cur === e) {
-      head[h] = next[id];
-      next[id] = 0;
+      head[h] = next[own];
+      next[own] = 0;
       return;
     }
     while (cur !== 0) {
-      const n = next[cur - 1];
+      const ci = (cur - 1) * stride + at;
+      const n = next[ci];
       if (n === e) {
-        next[cur - 1] = next[id];
-        next[id] = 0;
+        next[ci] = next[own];
+        next[own] = 0;
         return;
       }
       cur = n;
@@ -396,22 +491,23 @@ export class ConnTable {
 
   private findIn4(proto: number, caddr: number, cport: number, vaddr: number, vport: number): number {
     const wantNoCport = cport === 0;
-    for (
-      let e = this.inHead[this.hash4(proto, caddr, cport, vaddr, vport)];
-      e !== 0;
-      e = this.inNext[e - 1]
-    ) {
-      const id = e - 1;
+    const u32 = this.u32;
+    const u16 = this.u16;
+    const u8 = this.u8;
+    const i32 = this.i32;
+    for (let e = this.inHead[this.hash4(proto, caddr, cport, vaddr, vport)]; e !== 0;) {
+      const r = (e - 1) * SW4;
       if (
-        this.cport[id] === cport &&
-        this.vport[id] === vport &&
-        this.caddr[id] === caddr &&
-        this.vaddr[id] === vaddr &&
-        this.proto[id] === proto &&
-        ((this.flags[id] & ConnFlag.NO_CPORT) !== 0) === wantNoCport
+        u16[(r + R_PORTS) * 2] === cport &&
+        u16[(r + R_PORTS) * 2 + 1] === vport &&
+        u32[r + R_ADDR] === caddr &&
+        u32[r + R_ADDR + 1] === vaddr &&
+        u8[(r + R_PSA) * 4] === proto &&
+        ((u32[r + R_FLAGS] & ConnFlag.NO_CPORT) !== 0) === wantNoCport
       ) {
-        return id;
+        return e - 1;
       }
+      e = i32[r + R_IN_NEXT];
     }
     return -1;
   }
@@ -425,16 +521,17 @@ export class ConnTable {
     if (this.aw !== 1) return -1;
     saddr >>>= 0;
     daddr >>>= 0;
-    for (
-      let e = this.outHead[this.hash4(proto, saddr, sport, daddr, dport)];
-      e !== 0;
-      e = this.outNext[e - 1]
-    ) {
+    const u32 = this.u32;
+    const u16 = this.u16;
+    for (let e = this.outHead[this.hash4(proto, saddr, sport, daddr, dport)]; e !== 0;) {
       const id = e - 1;
-      if (this.lport[id] !== dport || this.laddr[id] !== daddr || this.proto[id] !== proto) continue;
-      if (outUsesDest(this.flags[id])) {
-        if (this.dport[id] === sport && this.daddr[id] === saddr) return id;
-      } else if (this.vport[id] === sport && this.vaddr[id] === saddr) {
+      const r = id * SW4;
+      e = this.coldI[id * COLD_WORDS + C_OUT_NEXT];
+      if (u16[(r + R_OPORTS) * 2 + 1] !== dport || u32[r + R_ADDR + 3] !== daddr) continue;
+      if (this.u8[(r + R_PSA) * 4] !== proto) continue;
+      if (outUsesDest(u32[r + R_FLAGS])) {
+        if (u16[(r + R_OPORTS) * 2] === sport && u32[r + R_ADDR + 2] === saddr) return id;
+      } else if (u16[(r + R_PORTS) * 2 + 1] === sport && u32[r + R_ADDR + 1] === saddr) {
         return id;
       }
     }
@@ -449,18 +546,21 @@ export class ConnTable {
     if (this.aw !== 1) return -1;
     caddr >>>= 0;
     vaddr >>>= 0;
-    for (let e = this.inHead[this.hash4(proto, caddr, 0, vaddr, vport)]; e !== 0; e = this.inNext[e - 1]) {
-      const id = e - 1;
+    const u32 = this.u32;
+    const u16 = this.u16;
+    for (let e = this.inHead[this.hash4(proto, caddr, 0, vaddr, vport)]; e !== 0;) {
+      const r = (e - 1) * SW4;
       if (
-        this.cport[id] === 0 &&
-        this.vport[id] === vport &&
-        this.caddr[id] === caddr &&
-        this.vaddr[id] === vaddr &&
-        (this.flags[id] & ConnFlag.TEMPLATE) !== 0 &&
-        this.proto[id] === proto
+        u16[(r + R_PORTS) * 2] === 0 &&
+        u16[(r + R_PORTS) * 2 + 1] === vport &&
+        u32[r + R_ADDR] === caddr &&
+        u32[r + R_ADDR + 1] === vaddr &&
+        (u32[r + R_FLAGS] & ConnFlag.TEMPLATE) !== 0 &&
+        this.u8[(r + R_PSA) * 4] === proto
       ) {
-        return id;
+        return e - 1;
       }
+      e = this.i32[r + R_IN_NEXT];
     }
     return -1;
   }
@@ -525,21 +625,27 @@ export class ConnTable {
     loadWords(ka, 0, s, sOff);
     loadWords(kb, 0, d, dOff);
     const h = this.keyHash(proto, ka, 0, sport, kb, 0, dport);
-    for (let e = this.outHead[h]; e !== 0; e = this.outNext[e - 1]) {
+    for (let e = this.outHead[h]; e !== 0;) {
       const id = e - 1;
-      if (this.lport[id] !== dport || this.proto[id] !== proto || !this.eq6(this.laddr, id, kb)) continue;
-      if (outUsesDest(this.flags[id])) {
-        if (this.dport[id] === sport && this.eq6(this.daddr, id, ka)) return id;
-      } else if (this.vport[id] === sport && this.eq6(this.vaddr, id, ka)) {
+      e = this.coldI[id * COLD_WORDS + C_OUT_NEXT];
+      if (
+        this.lportOf(id) !== dport ||
+        this.protoOf(id) !== proto ||
+        !this.eq6(this.addrOff(id, ConnAddr.L), kb)
+      )
+        continue;
+      if (outUsesDest(this.getFlags(id))) {
+        if (this.dportOf(id) === sport && this.eq6(this.addrOff(id, ConnAddr.D), ka)) return id;
+      } else if (this.vportOf(id) === sport && this.eq6(this.addrOff(id, ConnAddr.V), ka)) {
         return id;
       }
     }
     return -1;
   }
 
-  private eq6(arr: Uint32Array, id: number, k: Uint32Array): boolean {
-    const o = id * 4;
-    return arr[o] === k[0] && arr[o + 1] === k[1] && arr[o + 2] === k[2] && arr[o + 3] === k[3];
+  private eq6(o: number, k: Uint32Array): boolean {
+    const u = this.u32;
+    return u[o] === k[0] && u[o + 1] === k[1] && u[o + 2] === k[2] && u[o + 3] === k[3];
   }
 
   /** In-index search on the scratch keys ka (client) and kb (virtual). */
@@ -547,15 +653,13 @@ export class ConnTable {
     const ka = this.ka;
     const kb = this.kb;
     const wantNoCport = cport === 0;
-    for (
-      let e = this.inHead[this.keyHash(proto, ka, 0, cport, kb, 0, vport)];
-      e !== 0;
-      e = this.inNext[e - 1]
-    ) {
+    for (let e = this.inHead[this.keyHash(proto, ka, 0, cport, kb, 0, vport)]; e !== 0;) {
       const id = e - 1;
-      if (this.cport[id] !== cport || this.vport[id] !== vport || this.proto[id] !== proto) continue;
-      if (!this.eq6(this.caddr, id, ka) || !this.eq6(this.vaddr, id, kb)) continue;
-      const f = this.flags[id];
+      e = this.i32[id * this.sw + R_IN_NEXT];
+      if (this.cportOf(id) !== cport || this.vportOf(id) !== vport || this.protoOf(id) !== proto) continue;
+      if (!this.eq6(this.addrOff(id, ConnAddr.C), ka) || !this.eq6(this.addrOff(id, ConnAddr.V), kb))
+        continue;
+      const f = this.getFlags(id);
       if (template ? (f & ConnFlag.TEMPLATE) !== 0 : ((f & ConnFlag.NO_CPORT) !== 0) === wantNoCport)
         return id;
     }
@@ -581,8 +685,9 @@ export class ConnTable {
   createTemplate(p: ConnParam, timeoutMs: number, now: number): number {
     const id = this.create(p, ConnFlag.TEMPLATE, 0, p.proto === IPPROTO_IP, now);
     if (id >= 0) {
-      this.timeout[id] = Math.min(Math.max(0, Math.floor(timeoutMs)), 0xffffffff);
-      this.arm(id, now + this.timeout[id], now);
+      const t = Math.min(Math.max(0, Math.floor(timeoutMs)), 0xffffffff);
+      this.setTimeout(id, t);
+      this.arm(id, now + t, now);
     }
     return id;
   }
@@ -593,81 +698,92 @@ export class ConnTable {
       return -1;
     }
     const id = this.allocId();
-    this.alive[id] = 1;
     this.count++;
+    const u32 = this.u32;
+    const u16 = this.u16;
+    const r = id * this.sw;
     const proto = p.proto & 0xff;
-    this.proto[id] = proto;
-    this.cport[id] = cport;
-    this.vport[id] = p.vport;
-    this.dport[id] = p.dport;
+    const pb = (r + R_PSA) * 4;
+    this.u8[pb] = proto;
+    this.u8[pb + 1] = 0; // state
+    this.u8[pb + 2] = 1; // alive
+    u16[(r + R_PORTS) * 2] = cport;
+    u16[(r + R_PORTS) * 2 + 1] = p.vport;
+    u16[(r + R_OPORTS) * 2] = p.dport;
+    u32[r + R_IN_PKTS] = 0;
+    u32[r + R_TIMEOUT] = NEW_CONN_TIMEOUT_MS;
     const aw = this.aw;
-    const o = id * aw;
+    const oc = r + R_ADDR;
+    const ov = oc + aw;
+    const od = ov + aw;
+    const ol = od + aw;
     if (aw === 1) {
-      this.caddr[o] = p.caddr;
-      this.vaddr[o] = fwmarkVaddr ? p.fwmark : p.vaddr;
-      this.daddr[o] = p.daddr;
+      u32[oc] = p.caddr;
+      u32[ov] = fwmarkVaddr ? p.fwmark : p.vaddr;
+      u32[od] = p.daddr;
     } else {
-      loadWords(this.caddr, o, p.caddr6, 0);
+      loadWords(u32, oc, p.caddr6, 0);
       if (fwmarkVaddr) {
-        this.vaddr[o] = p.fwmark;
-        this.vaddr[o + 1] = this.vaddr[o + 2] = this.vaddr[o + 3] = 0;
+        u32[ov] = p.fwmark;
+        u32[ov + 1] = u32[ov + 2] = u32[ov + 3] = 0;
       } else {
-        loadWords(this.vaddr, o, p.vaddr6, 0);
+        loadWords(u32, ov, p.vaddr6, 0);
       }
-      loadWords(this.daddr, o, p.daddr6, 0);
+      loadWords(u32, od, p.daddr6, 0);
     }
-    this.fwmark[id] = p.fwmark;
-    this.control[id] = NIL;
-    this.nControl[id] = 0;
-    this.inPkts[id] = 0;
+    const c = id * COLD_WORDS;
+    this.coldU[c + C_FWMARK] = p.fwmark;
+    this.coldI[c + C_CONTROL] = NIL;
+    this.coldU[c + C_N_CONTROL] = 0;
     let f = (flags & ~ConnFlag.HASHED) >>> 0;
     if ((f & ConnFlag.NO_CPORT) !== 0) this.noCportCount++;
     f = this.bindDest(id, proto, f, p.destId);
-    this.flags[id] = f;
+    u32[r + R_FLAGS] = f;
     // FullNAT keeps its own local address; everyone else replies straight to the client.
     if ((f & FWD_MASK) === Fwd.FULLNAT) {
-      this.lport[id] = p.lport;
-      if (aw === 1) this.laddr[o] = p.laddr;
-      else loadWords(this.laddr, o, p.laddr6, 0);
+      u16[(r + R_OPORTS) * 2 + 1] = p.lport;
+      if (aw === 1) u32[ol] = p.laddr;
+      else loadWords(u32, ol, p.laddr6, 0);
     } else {
-      this.lport[id] = cport;
-      for (let i = 0; i < aw; i++) this.laddr[o + i] = this.caddr[o + i];
+      u16[(r + R_OPORTS) * 2 + 1] = cport;
+      for (let i = 0; i < aw; i++) u32[ol + i] = u32[oc + i];
     }
-    this.state[id] = 0;
-    this.timeout[id] = NEW_CONN_TIMEOUT_MS;
-    if ((f & (ConnFlag.TEMPLATE | ConnFlag.SYNC)) === 0 && this.dest[id] >= 0) this.connStats(id);
+    if ((f & (ConnFlag.TEMPLATE | ConnFlag.SYNC)) === 0 && this.i32[r + R_DEST] >= 0) this.connStats(id);
     if ((f & ConnFlag.ONE_PACKET) === 0) this.hashConn(id);
     this.arm(id, now + NEW_CONN_TIMEOUT_MS, now);
     return id;
   }
 
   private allocId(): number {
+    const i32 = this.i32;
     if (this.freeHead !== NIL) {
       const id = this.freeHead;
-      this.freeHead = this.wNext[id];
-      this.wNext[id] = NIL;
+      const w = id * this.sw + R_W_NEXT;
+      this.freeHead = i32[w];
+      i32[w] = NIL;
       return id;
     }
     const id = this.hiWater++;
-    this.wPrev[id] = NIL;
-    this.wNext[id] = NIL;
+    i32[id * this.sw + R_W_PREV] = NIL;
+    i32[id * this.sw + R_W_NEXT] = NIL;
     return id;
   }
 
   private freeId(id: number): void {
-    this.alive[id] = 0;
+    const r = id * this.sw;
+    this.u8[(r + R_PSA) * 4 + 2] = 0;
     this.count--;
-    this.dest[id] = NIL;
-    this.control[id] = NIL;
-    this.flags[id] = 0;
-    this.wPrev[id] = NIL;
-    this.wNext[id] = this.freeHead;
+    this.i32[r + R_DEST] = NIL;
+    this.coldI[id * COLD_WORDS + C_CONTROL] = NIL;
+    this.u32[r + R_FLAGS] = 0;
+    this.i32[r + R_W_PREV] = NIL;
+    this.i32[r + R_W_NEXT] = this.freeHead;
     this.freeHead = id;
   }
 
   /** ip_vs_conn_stats: one more conn for the dest, its service and the total. */
   private connStats(id: number): void {
-    const d = this.dests.get(this.dest[id]);
+    const d = this.dests.get(this.destOf(id));
     if (d === undefined) return;
     d.stats.conns++;
     d.svc.stats.conns++;
@@ -677,8 +793,9 @@ export class ConnTable {
   /** ip_vs_bind_dest: returns the conn flags with the dest's conn_flags merged in. */
   private bindDest(id: number, proto: number, flags: number, destId: number): number {
     const d = destId >= 0 ? this.dests.get(destId) : undefined;
+    const di = id * this.sw + R_DEST;
     if (d === undefined) {
-      this.dest[id] = NIL;
+      this.i32[di] = NIL;
       return flags;
     }
     d.refcnt++;
@@ -691,7 +808,7 @@ export class ConnTable {
       flags &= ~(FWD_MASK | ConnFlag.NOOUTPUT);
     }
     flags = (flags | cf) >>> 0;
-    this.dest[id] = destId;
+    this.i32[di] = destId;
     if ((flags & ConnFlag.TEMPLATE) !== 0) d.persistConns++;
     else if ((flags & ConnFlag.INACTIVE) !== 0) d.inactConns++;
     else d.activeConns++;
@@ -701,12 +818,12 @@ export class ConnTable {
 
   /** ip_vs_unbind_dest */
   private unbindDest(id: number): void {
-    const di = this.dest[id];
+    const di = this.destOf(id);
     if (di < 0) return;
-    this.dest[id] = NIL;
+    this.i32[id * this.sw + R_DEST] = NIL;
     const d = this.dests.get(di);
     if (d === undefined) return;
-    const f = this.flags[id];
+    const f = this.getFlags(id);
     if ((f & ConnFlag.TEMPLATE) !== 0) d.persistConns--;
     else if ((f & ConnFlag.INACTIVE) !== 0) d.inactConns--;
     else d.activeConns--;
@@ -728,45 +845,50 @@ export class ConnTable {
    * and its activity changes, move it between the dest's active and inactive counters.
    */
   changeState(id: number, newState: number, active: boolean): void {
-    if (newState === this.state[id]) return;
-    const di = this.dest[id];
+    if (newState === this.getState(id)) return;
+    const di = this.destOf(id);
     const d = di >= 0 ? this.dests.get(di) : undefined;
     if (d !== undefined) {
-      const f = this.flags[id];
+      const f = this.getFlags(id);
       if ((f & ConnFlag.INACTIVE) === 0 && !active) {
         d.activeConns--;
         d.inactConns++;
-        this.flags[id] = f | ConnFlag.INACTIVE;
+        this.setFlags(id, f | ConnFlag.INACTIVE);
       } else if ((f & ConnFlag.INACTIVE) !== 0 && active) {
         d.activeConns++;
         d.inactConns--;
-        this.flags[id] = f & ~ConnFlag.INACTIVE;
+        this.setFlags(id, f & ~ConnFlag.INACTIVE);
       }
     }
-    this.state[id] = newState;
+    this.setState(id, newState);
   }
 
   /** ip_vs_control_assure_ct: mark the controlling template ASSURED. */
   assureControl(id: number): void {
-    const ct = this.control[id];
-    if (ct >= 0 && (this.state[ct] & CtplState.ASSURED) === 0 && (this.flags[ct] & ConnFlag.TEMPLATE) !== 0) {
-      this.state[ct] |= CtplState.ASSURED;
+    const ct = this.controlOf(id);
+    if (
+      ct >= 0 &&
+      (this.getState(ct) & CtplState.ASSURED) === 0 &&
+      (this.getFlags(ct) & ConnFlag.TEMPLATE) !== 0
+    ) {
+      this.setState(ct, this.getState(ct) | CtplState.ASSURED);
     }
   }
 
   /** ip_vs_control_add: `ct` controls `cp` (ct.n_control++). */
   controlAdd(cp: number, ct: number): void {
-    if (this.control[cp] >= 0) this.controlDel(cp);
-    this.control[cp] = ct;
-    this.nControl[ct]++;
+    if (this.controlOf(cp) >= 0) this.controlDel(cp);
+    this.coldI[cp * COLD_WORDS + C_CONTROL] = ct;
+    this.coldU[ct * COLD_WORDS + C_N_CONTROL]++;
   }
 
   /** ip_vs_control_del */
   controlDel(cp: number): void {
-    const ct = this.control[cp];
+    const ct = this.controlOf(cp);
     if (ct < 0) return;
-    this.control[cp] = NIL;
-    if (this.nControl[ct] > 0) this.nControl[ct]--;
+    this.coldI[cp * COLD_WORDS + C_CONTROL] = NIL;
+    const n = ct * COLD_WORDS + C_N_CONTROL;
+    if (this.coldU[n] > 0) this.coldU[n]--;
   }
 
   /**
@@ -785,7 +907,7 @@ export class ConnTable {
    * and cport 0 so no lookup finds it, and is left to expire on its timer.
    */
   checkTemplate(ct: number, cdest = -1): boolean {
-    const di = this.dest[ct];
+    const di = this.destOf(ct);
     const d = di >= 0 ? this.dests.get(di) : undefined;
     if (
       d !== undefined &&
@@ -795,11 +917,12 @@ export class ConnTable {
     ) {
       return true;
     }
-    if (this.vport[ct] !== 0xffff && this.unhashConn(ct)) {
-      this.dport[ct] = 0xffff;
-      this.vport[ct] = 0xffff;
-      this.cport[ct] = 0;
-      if ((this.flags[ct] & FWD_MASK) !== Fwd.FULLNAT) this.lport[ct] = 0;
+    if (this.vportOf(ct) !== 0xffff && this.unhashConn(ct)) {
+      const r = ct * this.sw;
+      this.u16[(r + R_OPORTS) * 2] = 0xffff;
+      this.u16[(r + R_PORTS) * 2 + 1] = 0xffff;
+      this.u16[(r + R_PORTS) * 2] = 0;
+      if ((this.getFlags(ct) & FWD_MASK) !== Fwd.FULLNAT) this.u16[(r + R_OPORTS) * 2 + 1] = 0;
       this.hashConn(ct);
     }
     return false;
@@ -811,14 +934,14 @@ export class ConnTable {
    * FIN_WAIT when the director never sees replies (NOOUTPUT); SCTP in CLOSED.
    */
   isNewConnExpected(id: number, reuseMode: number): boolean {
-    if (this.control[id] >= 0) return false;
-    const s = this.state[id];
-    switch (this.proto[id]) {
+    if (this.controlOf(id) >= 0) return false;
+    const s = this.getState(id);
+    switch (this.protoOf(id)) {
       case IPPROTO_TCP:
         return (
           s === TcpState.TIME_WAIT ||
           s === TcpState.CLOSE ||
-          ((reuseMode & 2) !== 0 && s === TcpState.FIN_WAIT && (this.flags[id] & ConnFlag.NOOUTPUT) !== 0)
+          ((reuseMode & 2) !== 0 && s === TcpState.FIN_WAIT && (this.getFlags(id) & ConnFlag.NOOUTPUT) !== 0)
         );
       case IPPROTO_SCTP:
         return s === SctpState.CLOSED;
@@ -830,12 +953,13 @@ export class ConnTable {
   /** ip_vs_conn_fill_cport: give a NO_CPORT conn its client port and re-hash it. */
   fillCport(id: number, cport: number): void {
     if (!this.unhashConn(id)) return;
-    const f = this.flags[id];
+    const f = this.getFlags(id);
     if ((f & ConnFlag.NO_CPORT) !== 0) {
       this.noCportCount--;
-      this.flags[id] = f & ~ConnFlag.NO_CPORT;
-      this.cport[id] = cport;
-      if ((f & FWD_MASK) !== Fwd.FULLNAT) this.lport[id] = cport;
+      this.setFlags(id, f & ~ConnFlag.NO_CPORT);
+      const r = id * this.sw;
+      this.u16[(r + R_PORTS) * 2] = cport;
+      if ((f & FWD_MASK) !== Fwd.FULLNAT) this.u16[(r + R_OPORTS) * 2 + 1] = cport;
     }
     this.hashConn(id);
   }
@@ -847,11 +971,19 @@ export class ConnTable {
    * or, for a one-packet conn, expire it right away.
    */
   put(id: number, now: number): void {
-    if ((this.flags[id] & ConnFlag.ONE_PACKET) !== 0) {
+    const r = id * this.sw;
+    if ((this.u32[r + R_FLAGS] & ConnFlag.ONE_PACKET) !== 0) {
       this.expireConn(id, now, false);
       return;
     }
-    this.arm(id, now + this.timeout[id], now);
+    const at = now + this.u32[r + R_TIMEOUT];
+    const x = id * this.dw + R_EXPIRES / 2;
+    // The common case, a filed timer moved later: store the time, the wheel catches up (arm).
+    if (this.i32[r + R_W_PREV] !== NIL && at >= this.f64[x]) {
+      this.f64[x] = at;
+      return;
+    }
+    this.arm(id, at, now);
   }
 
   /**
@@ -863,27 +995,27 @@ export class ConnTable {
    * Returns the number of entries freed.
    */
   expire(now: number): number {
-    const G = this.tickMs;
-    const target = Math.floor(now / G);
+    const target = Math.floor(now / this.tickMs);
     if (this.cursor < 0) this.cursor = target;
     if (target < this.cursor) return 0;
     // After a jump longer than a revolution each slot stands for its latest tick <= target.
     let k = this.cursor;
     if (target - k >= this.wheelSlots) k = target - this.wheelSlots + 1;
+    const w = this.wheel;
     let freed = 0;
     for (; k <= target; k++) {
       this.cursor = k + 1;
       const s = k & this.slotMask;
-      const h0 = this.wHead[s];
-      if (h0 === NIL) continue;
+      const sentinel = this.maxEntries + s;
+      if (w[s * 2 + 1] === sentinel) continue;
       // Visit the conns filed here now; ones re-filed into this slot go after `stop`.
-      const stop = this.wPrev[h0];
+      const stop = w[s * 2];
       for (let guard = this.count + 1; guard > 0; guard--) {
-        const id = this.wHead[s];
-        if (id === NIL) break;
+        const id = w[s * 2 + 1];
+        if (id === sentinel) break;
         this.wUnlink(id);
-        const at = this.expires[id];
-        if (Math.ceil(at / G) <= k) {
+        const at = this.expiresOf(id);
+        if (this.tickOf(at) <= k) {
           if (this.expireConn(id, now, false)) freed++;
         } else {
           this.arm(id, at, now); // filed early by a lazy re-arm: move to its own tick
@@ -909,35 +1041,35 @@ export class ConnTable {
    * controlling conn is deleted too once unused, unless it is an ASSURED template.
    */
   private expireConn(id: number, now: number, dropChain: boolean): boolean {
-    if (this.nControl[id] > 0) {
-      this.timeout[id] = EXPIRE_LATER_MS;
+    if (this.nControlOf(id) > 0) {
+      this.setTimeout(id, EXPIRE_LATER_MS);
       this.arm(id, now + EXPIRE_LATER_MS, now);
       return false;
     }
     this.unhashConn(id);
-    if (this.wPrev[id] !== NIL) this.wUnlink(id);
-    const ct = this.control[id];
+    if (this.i32[id * this.sw + R_W_PREV] !== NIL) this.wUnlink(id);
+    const ct = this.controlOf(id);
     if (ct >= 0) {
       this.controlDel(id);
       if (
         dropChain &&
-        this.alive[ct] === 1 &&
-        this.nControl[ct] === 0 &&
-        ((this.flags[ct] & ConnFlag.TEMPLATE) === 0 || (this.state[ct] & CtplState.ASSURED) === 0)
+        this.isAlive(ct) &&
+        this.nControlOf(ct) === 0 &&
+        ((this.getFlags(ct) & ConnFlag.TEMPLATE) === 0 || (this.getState(ct) & CtplState.ASSURED) === 0)
       ) {
         this.del(ct, now);
       }
     }
     if (this.onUnlink !== null) this.onUnlink(id);
     this.unbindDest(id);
-    if ((this.flags[id] & ConnFlag.NO_CPORT) !== 0) this.noCportCount--;
+    if ((this.getFlags(id) & ConnFlag.NO_CPORT) !== 0) this.noCportCount--;
     this.freeId(id);
     return true;
   }
 
   /** ip_vs_conn_del */
   private del(id: number, now: number): boolean {
-    return this.expireConn(id, now, this.control[id] >= 0);
+    return this.expireConn(id, now, this.controlOf(id) >= 0);
   }
 
   /**
@@ -949,10 +1081,10 @@ export class ConnTable {
     while (this.count > 0) {
       const before = this.count;
       for (let id = 0; id < this.hiWater; id++) {
-        if (this.alive[id] === 0 || this.nControl[id] > 0) continue;
-        const cc = this.control[id];
+        if (!this.isAlive(id) || this.nControlOf(id) > 0) continue;
+        const cc = this.controlOf(id);
         this.del(id, now);
-        if (cc >= 0 && this.alive[cc] === 1 && this.nControl[cc] === 0) this.del(cc, now);
+        if (cc >= 0 && this.isAlive(cc) && this.nControlOf(cc) === 0) this.del(cc, now);
       }
       freed += before - this.count;
       if (this.count === before) break;
@@ -967,86 +1099,104 @@ export class ConnTable {
   expireNodestFlush(now: number): number {
     const before = this.count;
     for (let id = 0; id < this.hiWater; id++) {
-      if (this.alive[id] === 0) continue;
-      const di = this.dest[id];
+      if (!this.isAlive(id)) continue;
+      const di = this.destOf(id);
       if (di < 0) continue;
       const d = this.dests.get(di);
       if (d !== undefined && (d.flags & DestFlag.AVAILABLE) !== 0) continue;
-      if (this.nControl[id] > 0) continue;
-      const cc = this.control[id];
+      if (this.nControlOf(id) > 0) continue;
+      const cc = this.controlOf(id);
       this.del(id, now);
-      if (cc >= 0 && this.alive[cc] === 1 && this.nControl[cc] === 0) this.del(cc, now);
+      if (cc >= 0 && this.isAlive(cc) && this.nControlOf(cc) === 0) this.del(cc, now);
     }
     return before - this.count;
   }
 
-  /** mod_timer: fire at `at`. Moving a timer later is lazy; earlier re-files it at once. */
+  /** ceil(at / tickMs) by a multiply with the reciprocal, corrected to the exact tick. */
+  private tickOf(at: number): number {
+    const g = this.tickMs;
+    let t = Math.ceil(at * this.invTick);
+    if (t * g < at) t++;
+    else if ((t - 1) * g >= at) t--;
+    return t;
+  }
+
+  /**
+   * mod_timer: fire at `at`. Moving a filed timer later is lazy (only the time is stored; it stays
+   * in its slot, no later than its new tick); earlier re-files it at once.
+   */
   private arm(id: number, at: number, now: number): void {
-    this.expires[id] = at;
-    if (this.cursor < 0) this.cursor = Math.floor(now / this.tickMs);
-    let tick = Math.ceil(at / this.tickMs);
-    if (tick < this.cursor) tick = this.cursor;
-    if (this.wPrev[id] !== NIL) {
-      // Filed no later than the new time: the wheel re-files it when it gets there.
-      if (((tick - this.wTick[id]) | 0) >= 0) return;
+    const r = id * this.sw;
+    const x = id * this.dw + R_EXPIRES / 2;
+    if (this.i32[r + R_W_PREV] !== NIL) {
+      // Filed at most at the tick of the old time, so no later than the new one.
+      if (at >= this.f64[x]) {
+        this.f64[x] = at;
+        return;
+      }
       this.wUnlink(id);
     }
+    this.f64[x] = at;
+    if (this.cursor < 0) this.cursor = Math.floor(now / this.tickMs);
+    let tick = this.tickOf(at);
+    if (tick < this.cursor) tick = this.cursor;
     this.wLink(id, tick);
   }
 
+  /** Set the wheel's next link of node `n` (a conn, or a slot sentinel). */
+  private setWNext(n: number, v: number): void {
+    if (n < this.maxEntries) this.i32[n * this.sw + R_W_NEXT] = v;
+    else this.wheel[(n - this.maxEntries) * 2 + 1] = v;
+  }
+
+  private setWPrev(n: number, v: number): void {
+    if (n < this.maxEntries) this.i32[n * this.sw + R_W_PREV] = v;
+    else this.wheel[(n - this.maxEntries) * 2] = v;
+  }
+
+  /** Append conn `id` to the slot of `tick`. */
   private wLink(id: number, tick: number): void {
     const s = tick & this.slotMask;
-    this.wTick[id] = tick | 0;
-    const h = this.wHead[s];
-    if (h === NIL) {
-      this.wHead[s] = id;
-      this.wPrev[id] = id;
-      this.wNext[id] = id;
-    } else {
-      const last = this.wPrev[h];
-      this.wNext[last] = id;
-      this.wPrev[id] = last;
-      this.wNext[id] = h;
-      this.wPrev[h] = id;
-    }
+    const sentinel = this.maxEntries + s;
+    const last = this.wheel[s * 2];
+    this.setWNext(last, id);
+    const r = id * this.sw;
+    this.i32[r + R_W_PREV] = last;
+    this.i32[r + R_W_NEXT] = sentinel;
+    this.wheel[s * 2] = id;
   }
 
   private wUnlink(id: number): void {
-    const s = this.wTick[id] & this.slotMask;
-    const n = this.wNext[id];
-    if (n === id) {
-      this.wHead[s] = NIL;
-    } else {
-      const p = this.wPrev[id];
-      this.wNext[p] = n;
-      this.wPrev[n] = p;
-      if (this.wHead[s] === id) this.wHead[s] = n;
-    }
-    this.wPrev[id] = NIL;
-    this.wNext[id] = NIL;
+    const r = id * this.sw;
+    const p = this.i32[r + R_W_PREV];
+    const n = this.i32[r + R_W_NEXT];
+    this.setWNext(p, n);
+    this.setWPrev(n, p);
+    this.i32[r + R_W_PREV] = NIL;
+    this.i32[r + R_W_NEXT] = NIL;
   }
 
   // ---------------------------------------------------------------- listing (control plane)
 
   /** Time left on conn `id`'s timer, clamped at 0. */
   remainingMs(id: number, now: number): number {
-    const r = this.expires[id] - now;
+    const r = this.expiresOf(id) - now;
     return r > 0 ? r : 0;
   }
 
   /** Live entries with their remaining time, for `ipvsadm -lc` (conns and templates). */
   *list(now: number): Generator<ConnListEntry> {
     for (let id = 0; id < this.hiWater; id++) {
-      if (this.alive[id] === 1) yield { id, remainingMs: this.remainingMs(id, now) };
+      if (this.isAlive(id)) yield { id, remainingMs: this.remainingMs(id, now) };
     }
   }
 
   /** ip_vs_state_name: the state column of `ipvsadm -lc`. */
   stateName(id: number): string {
-    const s = this.state[id];
-    if ((this.flags[id] & ConnFlag.TEMPLATE) !== 0)
+    const s = this.getState(id);
+    if ((this.getFlags(id) & ConnFlag.TEMPLATE) !== 0)
       return s < CTPL_STATE_NAMES.length ? CTPL_STATE_NAMES[s] : 'ERR!';
-    switch (this.proto[id]) {
+    switch (this.protoOf(id)) {
       case IPPROTO_TCP:
         return s < TCP_STATE_NAMES.length ? TCP_STATE_NAMES[s] : 'ERR!';
       case IPPROTO_UDP:
@@ -1060,11 +1210,11 @@ export class ConnTable {
     }
   }
 
-  /** Copy one of the address arrays' entry for conn `id` to 16 bytes at `out[off]` (IPv6 tables). */
-  readAddr6(arr: Uint32Array, id: number, out: Uint8Array, off: number): void {
-    const o = id * 4;
+  /** Copy address `which` of conn `id` to 16 bytes at `out[off]` (IPv6 tables). */
+  readAddr6(which: ConnAddr, id: number, out: Uint8Array, off: number): void {
+    const o = this.addrOff(id, which);
     for (let i = 0; i < 4; i++, off += 4) {
-      const w = arr[o + i];
+      const w = this.u32[o + i];
       out[off] = w >>> 24;
       out[off + 1] = (w >>> 16) & 0xff;
       out[off + 2] = (w >>> 8) & 0xff;
@@ -1072,36 +1222,37 @@ export class ConnTable {
     }
   }
 
-  private addrOf(arr: Uint32Array, id: number): IpAddr {
-    if (this.aw === 1) return addr4(arr[id]);
+  private addrOf(which: ConnAddr, id: number): IpAddr {
+    if (this.aw === 1) return addr4(this.u32[this.addrOff(id, which)]);
     const b = new Uint8Array(16);
-    this.readAddr6(arr, id, b, 0);
+    this.readAddr6(which, id, b, 0);
     return addr6(b);
   }
 
   repr(id: number): ConnRepr {
+    const flags = this.getFlags(id);
     return {
       id,
-      proto: this.proto[id],
-      caddr: this.addrOf(this.caddr, id),
-      cport: this.cport[id],
-      vaddr: this.addrOf(this.vaddr, id),
-      vport: this.vport[id],
-      daddr: this.addrOf(this.daddr, id),
-      dport: this.dport[id],
-      laddr: this.addrOf(this.laddr, id),
-      lport: this.lport[id],
-      fwmark: this.fwmark[id],
-      flags: this.flags[id],
-      fwd: (this.flags[id] & FWD_MASK) as FwdT,
-      state: this.state[id],
+      proto: this.protoOf(id),
+      caddr: this.addrOf(ConnAddr.C, id),
+      cport: this.cportOf(id),
+      vaddr: this.addrOf(ConnAddr.V, id),
+      vport: this.vportOf(id),
+      daddr: this.addrOf(ConnAddr.D, id),
+      dport: this.dportOf(id),
+      laddr: this.addrOf(ConnAddr.L, id),
+      lport: this.lportOf(id),
+      fwmark: this.fwmarkOf(id),
+      flags,
+      fwd: (flags & FWD_MASK) as FwdT,
+      state: this.getState(id),
       stateName: this.stateName(id),
-      timeoutMs: this.timeout[id],
-      expiresAt: this.expires[id],
-      destId: this.dest[id],
-      control: this.control[id],
-      nControl: this.nControl[id],
-      inPkts: this.inPkts[id],
+      timeoutMs: this.getTimeout(id),
+      expiresAt: this.expiresOf(id),
+      destId: this.destOf(id),
+      control: this.controlOf(id),
+      nControl: this.nControlOf(id),
+      inPkts: this.inPktsOf(id),
     };
   }
 }

@@ -395,9 +395,9 @@ export class Pipeline implements PipelineCore {
         this.connSettings.connReuseMode !== 0 &&
         t.isNewConnExpected(cid, this.connSettings.connReuseMode)
       )
-        resched = t.nControl[cid] === 0;
+        resched = t.nControlOf(cid) === 0;
       if (resched) {
-        if (t.nControl[cid] === 0) t.expireNow(cid, now);
+        if (t.nControlOf(cid) === 0) t.expireNow(cid, now);
         cid = -1;
       }
     }
@@ -446,7 +446,7 @@ export class Pipeline implements PipelineCore {
   }
 
   private destOf(cid: number): Dest | undefined {
-    const id = this.conns4.dest[cid];
+    const id = this.conns4.destOf(cid);
     return id < 0 ? undefined : this.services.dests.get(id);
   }
 
@@ -485,7 +485,7 @@ export class Pipeline implements PipelineCore {
     let ct = t.lookupTemplate(tproto, snet, tvaddr, tvport);
     let dest: Dest | undefined;
     if (ct >= 0 && t.checkTemplate(ct)) {
-      dest = this.services.dests.get(t.dest[ct]);
+      dest = this.services.dests.get(t.destOf(ct));
     } else {
       const d = svc.sched!.schedule(this.sp);
       if (d === null) return NO_DEST;
@@ -634,11 +634,11 @@ export class Pipeline implements PipelineCore {
     const dest = this.destOf(cid);
     if (dest !== undefined) addStats(dest, this.services.total, fi.l3len, true);
     this.stateTransition(b, cid, Dir.INPUT);
-    t.inPkts[cid]++;
+    t.incInPkts(cid);
     t.put(cid, now);
     const partial = (rxFlags & RxFlag.CSUM_PARTIAL) !== 0;
     let v: number;
-    switch (t.flags[cid] & FWD_MASK) {
+    switch (t.getFlags(cid) & FWD_MASK) {
       case Fwd.MASQ:
         v = this.xmitNat4(b, cid, partial, rxFlags, cap, rxIf);
         break;
@@ -655,7 +655,7 @@ export class Pipeline implements PipelineCore {
         break;
     }
     // ip_vs_conn_put: a one-packet conn (never hashed) ends with its packet.
-    if ((t.flags[cid] & ConnFlag.ONE_PACKET) !== 0) t.expireNow(cid, now);
+    if ((t.getFlags(cid) & ConnFlag.ONE_PACKET) !== 0) t.expireNow(cid, now);
     return v;
   }
 
@@ -672,7 +672,7 @@ export class Pipeline implements PipelineCore {
   private out4(b: Uint8Array, cid: number, rxFlags: number, cap: number, now: number): number {
     const fi = this.fi;
     const t = this.conns4;
-    const fwd = t.flags[cid] & FWD_MASK;
+    const fwd = t.getFlags(cid) & FWD_MASK;
     // Only NAT and FullNAT replies come back through the director; others are not ours to touch.
     if (fwd !== Fwd.MASQ && fwd !== Fwd.FULLNAT) return this.pass(Dp.PASS_NOT_VIP);
     const dest = this.destOf(cid);
@@ -680,14 +680,14 @@ export class Pipeline implements PipelineCore {
     this.stateTransition(b, cid, Dir.OUTPUT);
     t.put(cid, now);
     const partial = (rxFlags & RxFlag.CSUM_PARTIAL) !== 0;
-    const caddr = t.caddr[cid];
+    const caddr = t.caddr4(cid);
     const v = this.route4(b, caddr, rxFlags, cap, 0, 0);
     if (v !== CONTINUE) return v;
     // snat: the reply now comes from the virtual service.
-    rewriteSrc4(b, fi.l3off, fi.l4off, fi.l4len, fi.proto, t.vaddr[cid], t.vport[cid], partial);
+    rewriteSrc4(b, fi.l3off, fi.l4off, fi.l4len, fi.proto, t.vaddr4(cid), t.vportOf(cid), partial);
     // FullNAT: and goes to the client instead of our local address.
     if (fwd === Fwd.FULLNAT) {
-      rewriteDst4(b, fi.l3off, fi.l4off, fi.l4len, fi.proto, caddr, t.cport[cid], partial);
+      rewriteDst4(b, fi.l3off, fi.l4off, fi.l4len, fi.proto, caddr, t.cportOf(cid), partial);
       // PROXY v2 shifted the client's stream: the server's acks come back in the old numbering.
       if (fi.proto === IPPROTO_TCP && this.seqArr !== null && this.seqArr[cid * 4 + 3] === 1)
         tcpFixAck(b, fi.l4off, this.loadSeq(cid), partial);
@@ -802,10 +802,10 @@ export class Pipeline implements PipelineCore {
   ): number {
     const fi = this.fi;
     const t = this.conns4;
-    const daddr = t.daddr[cid];
+    const daddr = t.daddr4(cid);
     const v = this.route4(b, daddr, rxFlags, cap, 0, 0);
     if (v !== CONTINUE) return v;
-    rewriteDst4(b, fi.l3off, fi.l4off, fi.l4len, fi.proto, daddr, t.dport[cid], partial);
+    rewriteDst4(b, fi.l3off, fi.l4off, fi.l4len, fi.proto, daddr, t.dportOf(cid), partial);
     return this.finish4(b, rxFlags, false);
   }
 
@@ -818,7 +818,7 @@ export class Pipeline implements PipelineCore {
     cap: number,
     _rxIf: number,
   ): number {
-    const v = this.route4(b, this.conns4.daddr[cid], rxFlags, cap, 0, 0);
+    const v = this.route4(b, this.conns4.daddr4(cid), rxFlags, cap, 0, 0);
     if (v !== CONTINUE) return v;
     return this.finish4(b, rxFlags, false);
   }
@@ -837,7 +837,7 @@ export class Pipeline implements PipelineCore {
   ): number {
     const fi = this.fi;
     const hop = this.hop;
-    const daddr = this.conns4.daddr[cid];
+    const daddr = this.conns4.daddr4(cid);
     const overhead =
       dest.tunType === TunType.GUE ? 32 : dest.tunType === TunType.GRE ? (dest.tunFlags & 1 ? 28 : 24) : 20;
     // A GSO super-frame cannot be described inside a tunnel by virtio_net_hdr (no IPXIP GSO
@@ -885,20 +885,20 @@ export class Pipeline implements PipelineCore {
   ): number {
     const fi = this.fi;
     const t = this.conns4;
-    const daddr = t.daddr[cid];
+    const daddr = t.daddr4(cid);
     const caddr = fi.saddr;
     const cport = fi.sport;
     const toa =
       fi.proto === IPPROTO_TCP &&
       this.settings.fullnatClientAddr === 'toa' &&
       (fi.tcpFlags & TCP_FLAG_RST) === 0 &&
-      ((fi.tcpFlags & TCP_FLAG_SYN) !== 0 || ((fi.tcpFlags & TCP_FLAG_ACK) !== 0 && t.inPkts[cid] <= 2));
+      ((fi.tcpFlags & TCP_FLAG_SYN) !== 0 || ((fi.tcpFlags & TCP_FLAG_ACK) !== 0 && t.inPktsOf(cid) <= 2));
     const proxy = fi.proto === IPPROTO_TCP && this.settings.fullnatClientAddr === 'proxy2';
     const v = this.route4(b, daddr, rxFlags, cap, 0, toa ? 8 : proxy ? PROXY2_LEN_V4 : 0);
     if (v !== CONTINUE) return v;
     if (proxy) this.proxyIn4(b, cid, partial, cap);
-    rewriteSrc4(b, fi.l3off, fi.l4off, fi.l4len, fi.proto, t.laddr[cid], t.lport[cid], partial);
-    rewriteDst4(b, fi.l3off, fi.l4off, fi.l4len, fi.proto, daddr, t.dport[cid], partial);
+    rewriteSrc4(b, fi.l3off, fi.l4off, fi.l4len, fi.proto, t.laddr4(cid), t.lportOf(cid), partial);
+    rewriteDst4(b, fi.l3off, fi.l4off, fi.l4len, fi.proto, daddr, t.dportOf(cid), partial);
     if (toa) {
       // tcp_fnat_in_handler: the handshake (SYN and the ACK that completes it) carries TOA, which
       // the real server's toa module reads when the connection is accepted.
@@ -927,7 +927,7 @@ export class Pipeline implements PipelineCore {
     const payload = fi.l4len - ((b[fi.l4off + 12] >>> 4) << 2);
     if (payload > 0 && (!st.active || seq === st.initSeq)) {
       const hdr = this.proxyHdr;
-      proxy2WriteV4(hdr, 0, t.caddr[cid], t.vaddr[cid], t.cport[cid], t.vport[cid], IPPROTO_TCP);
+      proxy2WriteV4(hdr, 0, t.caddr4(cid), t.vaddr4(cid), t.cportOf(cid), t.vportOf(cid), IPPROTO_TCP);
       const n = tcpInsertDataV4(b, fi.l3off, fi.l4off, fi.frameLen, cap, hdr, 0, PROXY2_LEN_V4, partial);
       if (n > 0) {
         fi.l3len += PROXY2_LEN_V4;
@@ -975,8 +975,8 @@ export class Pipeline implements PipelineCore {
   private icmpIn4(b: Uint8Array, cid: number, io: number, ihl: number, cap: number, now: number): number {
     const fi = this.fi;
     const t = this.conns4;
-    const fwd = t.flags[cid] & FWD_MASK;
-    const daddr = t.daddr[cid];
+    const fwd = t.getFlags(cid) & FWD_MASK;
+    const daddr = t.daddr4(cid);
     t.put(cid, now);
     if (fwd === Fwd.TUNNEL) {
       const dest = this.destOf(cid);
@@ -989,12 +989,12 @@ export class Pipeline implements PipelineCore {
       // ip_vs_nat_icmp (inout = 0): outer dst and embedded src become the real server's.
       ipv4SetDst(b, fi.l3off, daddr);
       if (fwd === Fwd.FULLNAT) {
-        ipv4SetSrc(b, fi.l3off, t.laddr[cid]);
-        setU32At(b, io + 16, t.laddr[cid]);
-        setU16At(b, io + ihl + 2, t.lport[cid]);
+        ipv4SetSrc(b, fi.l3off, t.laddr4(cid));
+        setU32At(b, io + 16, t.laddr4(cid));
+        setU16At(b, io + ihl + 2, t.lportOf(cid));
       }
       setU32At(b, io + 12, daddr);
-      setU16At(b, io + ihl, t.dport[cid]);
+      setU16At(b, io + ihl, t.dportOf(cid));
       ipv4FillCsum(b, io);
       icmpFillCsum(b, fi.l4off, fi.l4len);
     }
@@ -1005,20 +1005,20 @@ export class Pipeline implements PipelineCore {
   private icmpOut4(b: Uint8Array, cid: number, io: number, ihl: number, cap: number, now: number): number {
     const fi = this.fi;
     const t = this.conns4;
-    const fwd = t.flags[cid] & FWD_MASK;
+    const fwd = t.getFlags(cid) & FWD_MASK;
     if (fwd !== Fwd.MASQ && fwd !== Fwd.FULLNAT) return this.pass(Dp.ICMP_UNRELATED);
     t.put(cid, now);
-    const caddr = t.caddr[cid];
+    const caddr = t.caddr4(cid);
     const v = this.route4(b, caddr, 0, cap, 0, 0);
     if (v !== CONTINUE) return v;
     // ip_vs_nat_icmp (inout = 1): outer src and embedded dst become the virtual service's.
-    ipv4SetSrc(b, fi.l3off, t.vaddr[cid]);
-    setU32At(b, io + 16, t.vaddr[cid]);
-    setU16At(b, io + ihl + 2, t.vport[cid]);
+    ipv4SetSrc(b, fi.l3off, t.vaddr4(cid));
+    setU32At(b, io + 16, t.vaddr4(cid));
+    setU16At(b, io + ihl + 2, t.vportOf(cid));
     if (fwd === Fwd.FULLNAT) {
       ipv4SetDst(b, fi.l3off, caddr);
       setU32At(b, io + 12, caddr);
-      setU16At(b, io + ihl, t.cport[cid]);
+      setU16At(b, io + ihl, t.cportOf(cid));
     }
     ipv4FillCsum(b, io);
     icmpFillCsum(b, fi.l4off, fi.l4len);

@@ -7,7 +7,7 @@
  * Not handled here (counted and passed to the host): ICMPv6 errors about our conns (the v4 path
  * translates them), and neighbour discovery, which the data plane answers for the VIPs itself.
  */
-import { ConnTable } from '../conn/table.ts';
+import { ConnAddr, ConnTable } from '../conn/table.ts';
 import { tcpStateTransition } from '../conn/proto-tcp.ts';
 import { udpStateTransition } from '../conn/proto-udp.ts';
 import { sctpStateChunkType, sctpStateTransition } from '../conn/proto-sctp.ts';
@@ -109,9 +109,9 @@ export class Path6 {
       let resched = false;
       if (cs.expireNodestConn !== 0 && dest !== undefined && dest.weight === 0) resched = true;
       else if (cs.connReuseMode !== 0 && t.isNewConnExpected(cid, cs.connReuseMode))
-        resched = t.nControl[cid] === 0;
+        resched = t.nControlOf(cid) === 0;
       if (resched) {
-        if (t.nControl[cid] === 0) t.expireNow(cid, now);
+        if (t.nControlOf(cid) === 0) t.expireNow(cid, now);
         cid = -1;
       }
     }
@@ -142,7 +142,7 @@ export class Path6 {
   }
 
   private destOf(cid: number): Dest | undefined {
-    const id = this.conns.dest[cid];
+    const id = this.conns.destOf(cid);
     return id < 0 ? undefined : this.p.services.dests.get(id);
   }
 
@@ -188,7 +188,7 @@ export class Path6 {
         : t.lookupTemplate6(tproto, snet, 0, b, d, tvport);
     let dest: Dest | undefined;
     if (ct >= 0 && t.checkTemplate(ct)) {
-      dest = this.p.services.dests.get(t.dest[ct]);
+      dest = this.p.services.dests.get(t.destOf(ct));
     } else {
       const dd = svc.sched!.schedule(sp);
       if (dd === null) return NO_DEST;
@@ -302,17 +302,17 @@ export class Path6 {
     const dest = this.destOf(cid);
     if (dest !== undefined) this.p.addStats(dest, fi.l3len, true);
     this.stateTransition(b, cid, Dir.INPUT);
-    t.inPkts[cid]++;
+    t.incInPkts(cid);
     t.put(cid, now);
     const partial = (rxFlags & RxFlag.CSUM_PARTIAL) !== 0;
-    const fwd = t.flags[cid] & FWD_MASK;
+    const fwd = t.getFlags(cid) & FWD_MASK;
     let v: number;
     if (fwd === Fwd.TUNNEL && dest !== undefined) v = this.xmitTunnel(b, cid, dest, rxFlags, cap, rxIf);
     else if (dest !== undefined && dest.addr.af !== 6) v = this.p.drop(Dp.UNSUPPORTED);
     else {
       const r = this.route(
         b,
-        t.daddr,
+        ConnAddr.D,
         cid,
         rxFlags,
         cap,
@@ -321,7 +321,6 @@ export class Path6 {
       );
       if (r !== CONTINUE) v = r;
       else {
-        const o = cid * 4;
         if (fwd === Fwd.MASQ) {
           rewriteDst6(
             b,
@@ -329,9 +328,9 @@ export class Path6 {
             fi.l4off,
             fi.l4len,
             fi.proto,
-            this.addrBytes(t.daddr, o),
+            this.addrBytes(ConnAddr.D, cid),
             0,
-            t.dport[cid],
+            t.dportOf(cid),
             partial,
             this.scratch,
           );
@@ -341,7 +340,7 @@ export class Path6 {
         v = this.finish(b, rxFlags);
       }
     }
-    if ((t.flags[cid] & ConnFlag.ONE_PACKET) !== 0) t.expireNow(cid, now);
+    if ((t.getFlags(cid) & ConnFlag.ONE_PACKET) !== 0) t.expireNow(cid, now);
     return v;
   }
 
@@ -349,7 +348,6 @@ export class Path6 {
   private fullnat(b: Uint8Array, cid: number, partial: boolean, cap: number): void {
     const fi = this.fi;
     const t = this.conns;
-    const o = cid * 4;
     const s = fi.l3off + IPV6_SRC;
     const cport = fi.sport;
     const client = this.snet;
@@ -360,9 +358,9 @@ export class Path6 {
       fi.l4off,
       fi.l4len,
       fi.proto,
-      this.addrBytes(t.laddr, o),
+      this.addrBytes(ConnAddr.L, cid),
       0,
-      t.lport[cid],
+      t.lportOf(cid),
       partial,
       this.scratch,
     );
@@ -372,9 +370,9 @@ export class Path6 {
       fi.l4off,
       fi.l4len,
       fi.proto,
-      this.addrBytes(t.daddr, o),
+      this.addrBytes(ConnAddr.D, cid),
       0,
-      t.dport[cid],
+      t.dportOf(cid),
       partial,
       this.scratch,
     );
@@ -382,7 +380,7 @@ export class Path6 {
       fi.proto === IPPROTO_TCP &&
       this.p.settings.fullnatClientAddr === 'toa' &&
       (fi.tcpFlags & TCP_FLAG_RST) === 0 &&
-      ((fi.tcpFlags & TCP_FLAG_SYN) !== 0 || ((fi.tcpFlags & TCP_FLAG_ACK) !== 0 && t.inPkts[cid] <= 2))
+      ((fi.tcpFlags & TCP_FLAG_SYN) !== 0 || ((fi.tcpFlags & TCP_FLAG_ACK) !== 0 && t.inPktsOf(cid) <= 2))
     ) {
       const n = tcpInsertToaV6(b, fi.l3off, fi.l4off, fi.frameLen, cap, cport, client, 0, partial);
       if (n > 0) {
@@ -398,14 +396,13 @@ export class Path6 {
   private out(b: Uint8Array, cid: number, rxFlags: number, cap: number, now: number): number {
     const fi = this.fi;
     const t = this.conns;
-    const fwd = t.flags[cid] & FWD_MASK;
+    const fwd = t.getFlags(cid) & FWD_MASK;
     if (fwd !== Fwd.MASQ && fwd !== Fwd.FULLNAT) return this.p.pass(Dp.PASS_NOT_VIP);
     const dest = this.destOf(cid);
     if (dest !== undefined) this.p.addStats(dest, fi.l3len, false);
     this.stateTransition(b, cid, Dir.OUTPUT);
     t.put(cid, now);
-    const o = cid * 4;
-    const r = this.route(b, t.caddr, cid, rxFlags, cap, 0, 0);
+    const r = this.route(b, ConnAddr.C, cid, rxFlags, cap, 0, 0);
     if (r !== CONTINUE) return r;
     const partial = (rxFlags & RxFlag.CSUM_PARTIAL) !== 0;
     rewriteSrc6(
@@ -414,9 +411,9 @@ export class Path6 {
       fi.l4off,
       fi.l4len,
       fi.proto,
-      this.addrBytes(t.vaddr, o),
+      this.addrBytes(ConnAddr.V, cid),
       0,
-      t.vport[cid],
+      t.vportOf(cid),
       partial,
       this.scratch,
     );
@@ -427,9 +424,9 @@ export class Path6 {
         fi.l4off,
         fi.l4len,
         fi.proto,
-        this.addrBytes(t.caddr, o),
+        this.addrBytes(ConnAddr.C, cid),
         0,
-        t.cport[cid],
+        t.cportOf(cid),
         partial,
         this.scratch,
       );
@@ -438,23 +435,16 @@ export class Path6 {
 
   private readonly abuf = new Uint8Array(16);
 
-  /** The 16 bytes of an address stored as four words in a conn table array. */
-  private addrBytes(arr: Uint32Array, o: number): Uint8Array {
-    const a = this.abuf;
-    for (let i = 0; i < 4; i++) {
-      const w = arr[o + i];
-      a[i * 4] = w >>> 24;
-      a[i * 4 + 1] = (w >>> 16) & 0xff;
-      a[i * 4 + 2] = (w >>> 8) & 0xff;
-      a[i * 4 + 3] = w & 0xff;
-    }
-    return a;
+  /** The 16 bytes of address `which` of conn `cid`. */
+  private addrBytes(which: ConnAddr, cid: number): Uint8Array {
+    this.conns.readAddr6(which, cid, this.abuf, 0);
+    return this.abuf;
   }
 
   /** __ip_vs_get_out_rt_v6: route, hop limit, MTU (packet too big), on the packet as received. */
   private route(
     b: Uint8Array,
-    arr: Uint32Array,
+    which: ConnAddr,
     cid: number,
     rxFlags: number,
     cap: number,
@@ -463,7 +453,7 @@ export class Path6 {
   ): number {
     const fi = this.fi;
     const hop = this.p.hop;
-    if (!this.p.net.route6(this.addrBytes(arr, cid * 4), 0, hop)) return this.p.drop(Dp.NO_ROUTE);
+    if (!this.p.net.route6(this.addrBytes(which, cid), 0, hop)) return this.p.drop(Dp.NO_ROUTE);
     if (fi.ttl <= 1) return this.icmpError(b, rxIf, ICMPV6_TIME_EXCEED, 0, 0, cap, Dp.TTL_EXCEEDED);
     // IPv6 routers never fragment: too big is too big, DF or not (ICMPV6_PKT_TOOBIG).
     if (fi.l3len + grow > hop.mtu && (rxFlags & RxFlag.GSO) === 0)

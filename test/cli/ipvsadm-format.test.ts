@@ -1078,7 +1078,7 @@ test('snapshotFromCore: services, dests, counters, rates and the conn table', ()
   const id = t4.insert(p, 1000);
   t4.changeState(id, TcpState.ESTABLISHED, true);
   // what the TCP state table would have set for ESTABLISHED (900 s), then ip_vs_conn_put
-  t4.timeout[id] = 900_000;
+  t4.setTimeout(id, 900_000);
   t4.put(id, 1000);
   // a fwmark template: proto IP, the mark as its virtual address
   Object.assign(p, {

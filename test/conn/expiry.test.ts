@@ -30,7 +30,7 @@ function template4(
 
 /** A conn created through a template, as ip_vs_sched_persist does it. */
 function persistConn(env: Env, ct: number, cport: number, now: number): number {
-  const d = env.dests.get(env.t.dest[ct])!;
+  const d = env.dests.get(env.t.destOf(ct))!;
   const id = conn4(env, IPPROTO_TCP, CIP, cport, d, now);
   env.t.linkToTemplate(id, ct, now);
   return id;
@@ -75,14 +75,14 @@ test('expiry order inside one call follows the clock, even after a long jump', (
   const { t } = env;
   const ct = template4(env, 0, 5000, 0);
   const c = persistConn(env, ct, 1, 0);
-  t.timeout[c] = 6000;
+  t.setTimeout(c, 6000);
   t.put(c, 0); // conn at 6 s, template at 5 s: the template fires first and is pushed 60 s out
   assert.equal(t.expire(100_000), 1);
   assert.equal(t.isAlive(c), false);
   assert.equal(t.isAlive(ct), true);
-  assert.equal(t.timeout[ct], 60_000);
-  assert.equal(t.expires[ct], 160_000);
-  assert.equal(t.nControl[ct], 0);
+  assert.equal(t.getTimeout(ct), 60_000);
+  assert.equal(t.expiresOf(ct), 160_000);
+  assert.equal(t.nControlOf(ct), 0);
   assert.equal(t.expire(159_999), 0);
   assert.equal(t.expire(160_000), 1);
 });
@@ -93,7 +93,7 @@ test('a jump of many wheel revolutions expires what is due and keeps the rest', 
   const ids: number[] = [];
   for (let i = 0; i < 40; i++) {
     const id = conn4(env, IPPROTO_TCP, CIP, i + 1, env.d[i % 3], 0);
-    t.timeout[id] = (i + 1) * 7_000;
+    t.setTimeout(id, (i + 1) * 7_000);
     t.put(id, 0);
     ids.push(id);
   }
@@ -110,20 +110,20 @@ test('template: re-armed for 60 s while it controls conns, freed after the last 
   const ct = template4(env, 0, 10_000, 0);
   const c = persistConn(env, ct, 1000, 0);
   establish(env, c, 0);
-  assert.equal(t.nControl[ct], 1);
-  assert.equal(t.control[c], ct);
-  assert.equal(t.state[ct], CtplState.ASSURED, 'ESTABLISHED assures the template');
+  assert.equal(t.nControlOf(ct), 1);
+  assert.equal(t.controlOf(c), ct);
+  assert.equal(t.getState(ct), CtplState.ASSURED, 'ESTABLISHED assures the template');
   assert.equal(t.expire(10_000), 0);
   assert.equal(t.isAlive(ct), true);
-  assert.equal(t.timeout[ct], 60_000);
-  assert.equal(t.expires[ct], 70_000);
+  assert.equal(t.getTimeout(ct), 60_000);
+  assert.equal(t.expiresOf(ct), 70_000);
   assert.equal(t.expire(70_000), 0);
-  assert.equal(t.expires[ct], 130_000);
+  assert.equal(t.expiresOf(ct), 130_000);
   assert.equal(t.lookupTemplate(IPPROTO_TCP, CIP & 0xffffff00, VIP, 80), ct, 'still usable');
   assert.equal(t.expireNow(ct, 80_000), false, 'expire_now on a controlling template only defers it');
-  assert.equal(t.expires[ct], 140_000);
+  assert.equal(t.expiresOf(ct), 140_000);
   assert.ok(t.expireNow(c, 100_000));
-  assert.equal(t.nControl[ct], 0);
+  assert.equal(t.nControlOf(ct), 0);
   assert.equal(d.persistConns, 1);
   assert.equal(t.expire(139_999), 0);
   assert.equal(t.expire(140_000), 1);
@@ -137,9 +137,9 @@ test('template timer restarts with its timeout whenever it creates a conn', () =
   const ct = template4(env, 0, 10_000, 0);
   persistConn(env, ct, 1, 0); // 3 s conn, gone at 3 s
   assert.equal(t.expire(3000), 1);
-  assert.equal(t.nControl[ct], 0);
+  assert.equal(t.nControlOf(ct), 0);
   persistConn(env, ct, 2, 8000); // restarts the template: 18 s
-  assert.equal(t.expires[ct], 18_000);
+  assert.equal(t.expiresOf(ct), 18_000);
   assert.equal(t.expire(11_000), 1, 'only the second conn');
   assert.equal(t.expire(17_999), 0);
   assert.equal(t.expire(18_000), 1);
@@ -156,9 +156,9 @@ test('checkTemplate: valid while its dest is available; invalidated templates ar
   d.weight = 0;
   assert.equal(t.checkTemplate(ct), true, 'quiescent dests keep their templates by default');
   assert.equal(t.checkTemplate(ct, env.d[1].id), false, 'another dest asked for');
-  assert.equal(t.vport[ct], 0xffff);
-  assert.equal(t.dport[ct], 0xffff);
-  assert.equal(t.cport[ct], 0);
+  assert.equal(t.vportOf(ct), 0xffff);
+  assert.equal(t.dportOf(ct), 0xffff);
+  assert.equal(t.cportOf(ct), 0);
   assert.equal(t.lookupTemplate(IPPROTO_TCP, snet, VIP, 80), -1);
   assert.equal(t.lookupTemplate(IPPROTO_TCP, snet, VIP, 0xffff), ct, 're-keyed, as the kernel does');
   assert.equal(t.isAlive(ct), true);
@@ -173,7 +173,7 @@ test('checkTemplate: valid while its dest is available; invalidated templates ar
   const ct3 = template4(env, 0, 30_000, 0);
   d.flags &= ~DestFlag.AVAILABLE;
   assert.equal(t.checkTemplate(ct3), false);
-  assert.equal(t.expires[ct3], 30_000, 'the timer is left alone');
+  assert.equal(t.expiresOf(ct3), 30_000, 'the timer is left alone');
   assert.equal(t.expire(30_000), 3);
   assert.equal(d.persistConns, 0);
 });
@@ -182,7 +182,7 @@ test('conn_reuse_mode: is_new_conn_expected', () => {
   const env = setup({ fwd: Fwd.MASQ });
   const { t } = env;
   const id = conn4(env, IPPROTO_TCP, CIP, 1, env.d[0], 0);
-  const setState = (s: number) => (t.state[id] = s);
+  const setState = (s: number) => t.setState(id, s);
   for (const [s, want] of [
     [TcpState.ESTABLISHED, false],
     [TcpState.TIME_WAIT, true],
@@ -304,17 +304,19 @@ test('property: dest counters always equal the bound conns by activity, under ra
       for (const o of ops) {
         if (o.k === 'new') {
           const id = conn4(env, o.proto, CIP, port++, env.d[o.dest], now);
-          const tpls = live().filter((x) => t.flags[x] & ConnFlag.TEMPLATE && t.dest[x] === env.d[o.dest].id);
+          const tpls = live().filter(
+            (x) => t.getFlags(x) & ConnFlag.TEMPLATE && t.destOf(x) === env.d[o.dest].id,
+          );
           if (id >= 0 && tpls.length > 0) t.linkToTemplate(id, tpls[0], now);
         } else if (o.k === 'tpl') {
           template4(env, o.dest, 20_000, now, port++);
         } else if (o.k === 'pkt') {
-          const ids = live().filter((x) => (t.flags[x] & ConnFlag.TEMPLATE) === 0);
+          const ids = live().filter((x) => (t.getFlags(x) & ConnFlag.TEMPLATE) === 0);
           if (ids.length === 0) continue;
           const id = ids[o.pick % ids.length];
           const dir = o.out ? Dir.OUTPUT : Dir.INPUT;
-          if (t.proto[id] === 6) tcpStateTransition(t, id, dir, o.flags);
-          else if (t.proto[id] === 132) sctpStateTransition(t, id, dir, o.flags);
+          if (t.protoOf(id) === 6) tcpStateTransition(t, id, dir, o.flags);
+          else if (t.protoOf(id) === 132) sctpStateTransition(t, id, dir, o.flags);
           t.put(id, now);
         } else if (o.k === 'now') {
           const ids = live();
@@ -328,20 +330,20 @@ test('property: dest counters always equal the bound conns by activity, under ra
           let inact = 0;
           let persist = 0;
           for (const id of live()) {
-            if (t.dest[id] !== d.id) continue;
-            const f = t.flags[id];
+            if (t.destOf(id) !== d.id) continue;
+            const f = t.getFlags(id);
             if (f & ConnFlag.TEMPLATE) persist++;
             else if (f & ConnFlag.INACTIVE) inact++;
             else active++;
-            if ((f & ConnFlag.TEMPLATE) === 0 && t.proto[id] === 6) {
+            if ((f & ConnFlag.TEMPLATE) === 0 && t.protoOf(id) === 6) {
               assert.equal(
                 (f & ConnFlag.INACTIVE) === 0,
-                [1, 2, 3, 10].includes(t.state[id]),
+                [1, 2, 3, 10].includes(t.getState(id)),
                 'TCP activity',
               );
             }
-            if ((f & ConnFlag.TEMPLATE) === 0 && t.proto[id] === 132) {
-              assert.equal((f & ConnFlag.INACTIVE) === 0, t.state[id] === 8, 'SCTP activity');
+            if ((f & ConnFlag.TEMPLATE) === 0 && t.protoOf(id) === 132) {
+              assert.equal((f & ConnFlag.INACTIVE) === 0, t.getState(id) === 8, 'SCTP activity');
             }
           }
           assert.deepEqual(

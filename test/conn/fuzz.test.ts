@@ -245,12 +245,12 @@ function compare(env: Env, model: Model): void {
   assert.equal(t.fullDrops, model.fullDrops, 'fullDrops');
   for (const [id, e] of model.m) {
     assert.ok(t.isAlive(id), `alive ${id}`);
-    assert.equal(t.expires[id], e.expires, `expires ${id}`);
-    assert.equal(t.timeout[id], e.timeout, `timeout ${id}`);
-    assert.equal(t.control[id], e.control, `control ${id}`);
-    assert.equal(t.nControl[id], e.nControl, `nControl ${id}`);
-    assert.equal(t.vport[id], e.vport, `vport ${id}`);
-    assert.equal(t.cport[id], e.cport, `cport ${id}`);
+    assert.equal(t.expiresOf(id), e.expires, `expires ${id}`);
+    assert.equal(t.getTimeout(id), e.timeout, `timeout ${id}`);
+    assert.equal(t.controlOf(id), e.control, `control ${id}`);
+    assert.equal(t.nControlOf(id), e.nControl, `nControl ${id}`);
+    assert.equal(t.vportOf(id), e.vport, `vport ${id}`);
+    assert.equal(t.cportOf(id), e.cport, `cport ${id}`);
   }
   env.d.forEach((d, i) => {
     let inact = 0;
@@ -379,7 +379,7 @@ function run(ops: Op[]): void {
         if (ids.length === 0) break;
         const id = ids[o.pick % ids.length];
         const e = model.m.get(id)!;
-        t.timeout[id] = o.timeout;
+        t.setTimeout(id, o.timeout);
         e.timeout = o.timeout;
         t.put(id, now);
         if (e.onePacket) model.free(id);
@@ -509,11 +509,11 @@ test('fuzz: with 1 s ticks a timer fires in the first expire() of its tick, neve
             }),
             0,
           );
-          t.timeout[id] = timeout;
+          t.setTimeout(id, timeout);
           t.put(id, at);
           return id;
         });
-        const exp = ids.map((id) => t.expires[id]);
+        const exp = ids.map((id) => t.expiresOf(id));
         for (const dt of steps) {
           now += dt;
           t.expire(now);
@@ -553,9 +553,9 @@ test('put() with timeout 0: freed by expire(now) if that tick has not run yet, e
   const late = setup({ tickMs: 1 });
   assert.equal(late.t.expire(1000), 0);
   const a = tpl(late, 1000);
-  late.t.timeout[a] = 0;
+  late.t.setTimeout(a, 0);
   late.t.put(a, 1000);
-  assert.equal(late.t.expires[a], 1000);
+  assert.equal(late.t.expiresOf(a), 1000);
   assert.equal(late.t.expire(1000), 0, 'tick 1000 does not run twice');
   assert.equal(late.t.lookupTemplate(6, CLIENTS[0], VIP, 80), a, 'still hashed until its timer runs');
   assert.equal(late.t.remainingMs(a, 1000), 0);
@@ -566,7 +566,7 @@ test('put() with timeout 0: freed by expire(now) if that tick has not run yet, e
   // Tick 1000 not run yet: the same timer fires in expire(1000).
   const due = setup({ tickMs: 1 });
   const b = tpl(due, 1000);
-  due.t.timeout[b] = 0;
+  due.t.setTimeout(b, 0);
   due.t.put(b, 1000);
   assert.equal(due.t.expire(1000), 1);
   assert.equal(due.t.lookupTemplate(6, CLIENTS[0], VIP, 80), -1);

@@ -119,9 +119,9 @@ export function countBound(
   let inactive = 0;
   let persist = 0;
   for (const { id } of t.list(0)) {
-    if (t.dest[id] !== destId) continue;
-    if ((t.flags[id] & 0x1000) !== 0) persist++;
-    else if ((t.flags[id] & 0x100) !== 0) inactive++;
+    if (t.destOf(id) !== destId) continue;
+    if ((t.getFlags(id) & 0x1000) !== 0) persist++;
+    else if ((t.getFlags(id) & 0x100) !== 0) inactive++;
     else active++;
   }
   return { active, inactive, persist };

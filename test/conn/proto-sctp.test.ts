@@ -173,7 +173,7 @@ test('NAT association: INIT, INIT-ACK(out), COOKIE-ECHO, COOKIE-ACK(out), DATA, 
   for (const [dir, chunk, name, timeoutS, active] of steps) {
     sctpStateTransition(t, id, dir, chunk);
     assert.equal(t.stateName(id), name);
-    assert.equal(t.timeout[id], timeoutS * 1000);
+    assert.equal(t.getTimeout(id), timeoutS * 1000);
     assert.equal(d.activeConns, active ? 1 : 0, name);
     assert.equal(d.inactConns, active ? 0 : 1, name);
   }
@@ -184,7 +184,7 @@ test('DR association is input-only: INIT → INIT1, COOKIE-ECHO → ESTABLISHED,
   const env = setup({ fwd: Fwd.DROUTE, proto: 132 });
   const { t } = env;
   const id = conn4(env, 132, CIP, 5001, env.d[0], 0);
-  assert.ok(t.flags[id] & ConnFlag.NOOUTPUT);
+  assert.ok(t.getFlags(id) & ConnFlag.NOOUTPUT);
   sctpStateTransition(t, id, Dir.INPUT, SctpChunk.INIT);
   assert.equal(t.stateName(id), 'INIT1');
   sctpStateTransition(t, id, Dir.INPUT, SctpChunk.COOKIE_ECHO);
@@ -201,7 +201,7 @@ test('a packet without a chunk header changes nothing (chunk type -1)', () => {
   const id = conn4(env, 132, CIP, 5002, env.d[0], 0);
   sctpStateTransition(t, id, Dir.INPUT, -1);
   assert.equal(t.stateName(id), 'NONE');
-  assert.equal(t.timeout[id], 3000);
+  assert.equal(t.getTimeout(id), 3000);
 });
 
 test('COOKIE ECHO bundled with a following ABORT counts as ABORT', () => {
@@ -255,9 +255,9 @@ test('property: random chunks in random directions follow the reference; counter
             }
             code = REF[table][code][refEvent(p.chunk)];
             sctpStateTransition(t, id, p.out ? Dir.OUTPUT : Dir.INPUT, p.chunk);
-            assert.equal(CODES[t.state[id]], code);
-            assert.equal(t.timeout[id], refTimeoutS(code) * 1000);
-            assert.equal((t.flags[id] & ConnFlag.INACTIVE) === 0, code === 'ES');
+            assert.equal(CODES[t.getState(id)], code);
+            assert.equal(t.getTimeout(id), refTimeoutS(code) * 1000);
+            assert.equal((t.getFlags(id) & ConnFlag.INACTIVE) === 0, code === 'ES');
           }
         });
         const c = countBound(t, d.id);

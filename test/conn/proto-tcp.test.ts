@@ -226,7 +226,7 @@ test('NAT flow SYN / SYN-ACK(out) / ACK / FIN / FIN(out) / ACK, with counters an
   const d = env.d[0];
   const id = conn4(env, 6, CIP, 40000, d, 0);
   assert.equal(t.stateName(id), 'NONE');
-  assert.equal(t.timeout[id], 3000);
+  assert.equal(t.getTimeout(id), 3000);
   assert.equal(d.inactConns, 1);
   assert.equal(d.activeConns, 0);
   const steps: [Dir, number, string, number, boolean][] = [
@@ -240,10 +240,10 @@ test('NAT flow SYN / SYN-ACK(out) / ACK / FIN / FIN(out) / ACK, with counters an
   for (const [dir, flags, name, timeoutS, active] of steps) {
     tcpStateTransition(t, id, dir, flags);
     assert.equal(t.stateName(id), name);
-    assert.equal(t.timeout[id], timeoutS * 1000);
+    assert.equal(t.getTimeout(id), timeoutS * 1000);
     assert.equal(d.activeConns, active ? 1 : 0, name);
     assert.equal(d.inactConns, active ? 0 : 1, name);
-    assert.equal((t.flags[id] & ConnFlag.INACTIVE) === 0, active);
+    assert.equal((t.getFlags(id) & ConnFlag.INACTIVE) === 0, active);
   }
 });
 
@@ -252,7 +252,7 @@ test('DR flow is input-only: SYN / ACK / FIN / ACK / RST → SR, ES, FW, FW, CLO
   const { t } = env;
   const d = env.d[0];
   const id = conn4(env, 6, CIP, 40001, d, 0);
-  assert.ok(t.flags[id] & ConnFlag.NOOUTPUT, 'DR conns inherit NOOUTPUT from the dest');
+  assert.ok(t.getFlags(id) & ConnFlag.NOOUTPUT, 'DR conns inherit NOOUTPUT from the dest');
   const expect = ['SYN_RECV', 'ESTABLISHED', 'FIN_WAIT', 'FIN_WAIT', 'CLOSE'];
   [SYN, ACK, FIN, ACK, RST].forEach((f, i) => {
     tcpStateTransition(t, id, Dir.INPUT, f);
@@ -262,7 +262,7 @@ test('DR flow is input-only: SYN / ACK / FIN / ACK / RST → SR, ES, FW, FW, CLO
   assert.equal(tcpNextState(false, Dir.INPUT, FIN, TcpState.ESTABLISHED), TcpState.CLOSE_WAIT);
   assert.equal(d.activeConns, 0);
   assert.equal(d.inactConns, 1);
-  assert.equal(t.timeout[id], 10_000);
+  assert.equal(t.getTimeout(id), 10_000);
 });
 
 test('an OUTPUT packet clears NOOUTPUT, so later input uses the INPUT rows', () => {
@@ -272,7 +272,7 @@ test('an OUTPUT packet clears NOOUTPUT, so later input uses the INPUT rows', () 
   tcpStateTransition(t, id, Dir.INPUT, SYN);
   tcpStateTransition(t, id, Dir.INPUT, ACK);
   tcpStateTransition(t, id, Dir.OUTPUT, ACK);
-  assert.equal(t.flags[id] & ConnFlag.NOOUTPUT, 0);
+  assert.equal(t.getFlags(id) & ConnFlag.NOOUTPUT, 0);
   tcpStateTransition(t, id, Dir.INPUT, FIN);
   assert.equal(t.stateName(id), 'CLOSE_WAIT');
 });
@@ -313,7 +313,7 @@ test('secure_tcp > 1 switches to tcp_states_dos: NAT SYN-ACK from the RS gives S
   assert.equal(t.stateName(id), 'SYN_RECV', 'a client ACK alone does not establish in defence mode');
   tcpStateTransition(t, id, Dir.OUTPUT, SYNACK);
   assert.equal(t.stateName(id), 'SYNACK');
-  assert.equal(t.timeout[id], 120_000);
+  assert.equal(t.getTimeout(id), 120_000);
   env.settings.secureTcp = 1; // automatic but not triggered: the normal table again
   tcpStateTransition(t, id, Dir.INPUT, ACK);
   assert.equal(t.stateName(id), 'ESTABLISHED');
@@ -325,10 +325,10 @@ test('timeouts changed with --set apply on the next packet', () => {
   const id = conn4(env, 6, CIP, 6, env.d[0], 0);
   tcpStateTransition(t, id, Dir.INPUT, SYN);
   tcpStateTransition(t, id, Dir.INPUT, ACK);
-  assert.equal(t.timeout[id], 900_000);
+  assert.equal(t.getTimeout(id), 900_000);
   assert.ok(env.timeouts.set(3600, 0, 0));
   tcpStateTransition(t, id, Dir.INPUT, ACK);
-  assert.equal(t.timeout[id], 3_600_000);
+  assert.equal(t.getTimeout(id), 3_600_000);
 });
 
 test('LISTEN (ip_vs_tcp_conn_listen) sets state and timeout without moving counters', () => {
@@ -338,7 +338,7 @@ test('LISTEN (ip_vs_tcp_conn_listen) sets state and timeout without moving count
   const id = conn4(env, 6, CIP, 7, d, 0);
   tcpConnListen(t, id);
   assert.equal(t.stateName(id), 'LISTEN');
-  assert.equal(t.timeout[id], 120_000);
+  assert.equal(t.getTimeout(id), 120_000);
   assert.equal(d.inactConns, 1);
 });
 
@@ -359,16 +359,16 @@ test('property: random packets follow the reference tables; counters and flags s
         const d = env.d[0];
         flows.forEach((packets, i) => {
           const id = conn4(env, 6, CIP, 1000 + i, d, 0);
-          let ref = { state: 'NONE', noOutput: (t.flags[id] & ConnFlag.NOOUTPUT) !== 0 };
+          let ref = { state: 'NONE', noOutput: (t.getFlags(id) & ConnFlag.NOOUTPUT) !== 0 };
           assert.equal(ref.noOutput, fwd === Fwd.DROUTE || fwd === Fwd.TUNNEL);
           for (const p of packets) {
             ref = refStep(ref, p.dir, p.flags, secure > 1);
             tcpStateTransition(t, id, p.dir === 'in' ? Dir.INPUT : Dir.OUTPUT, p.flags);
             assert.equal(t.stateName(id), ref.state);
-            assert.equal((t.flags[id] & ConnFlag.NOOUTPUT) !== 0, ref.noOutput);
-            assert.equal(t.timeout[id], TIMEOUT_S[ref.state] * 1000);
+            assert.equal((t.getFlags(id) & ConnFlag.NOOUTPUT) !== 0, ref.noOutput);
+            assert.equal(t.getTimeout(id), TIMEOUT_S[ref.state] * 1000);
             // A conn that was born INACTIVE in NONE is inactive exactly in the inactive states.
-            assert.equal((t.flags[id] & ConnFlag.INACTIVE) === 0, ACTIVE_NAMES.has(ref.state));
+            assert.equal((t.getFlags(id) & ConnFlag.INACTIVE) === 0, ACTIVE_NAMES.has(ref.state));
           }
         });
         const c = countBound(t, d.id);

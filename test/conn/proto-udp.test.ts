@@ -11,19 +11,19 @@ test('UDP: state "UDP", 3 s until the first packet, then 300 s; always inactive'
   const d = env.d[0];
   const id = conn4(env, IPPROTO_UDP, CIP, 53000, d, 0);
   assert.equal(t.stateName(id), 'UDP');
-  assert.equal(t.timeout[id], 3000);
+  assert.equal(t.getTimeout(id), 3000);
   for (const dir of [Dir.INPUT, Dir.OUTPUT, Dir.INPUT]) {
     udpStateTransition(t, id, dir);
-    assert.equal(t.timeout[id], 300_000);
-    assert.equal(t.state[id], 0);
-    assert.ok(t.flags[id] & ConnFlag.INACTIVE);
+    assert.equal(t.getTimeout(id), 300_000);
+    assert.equal(t.getState(id), 0);
+    assert.ok(t.getFlags(id) & ConnFlag.INACTIVE);
     assert.equal(d.activeConns, 0);
     assert.equal(d.inactConns, 1);
   }
   // ipvsadm --set 0 0 60 changes the UDP timeout only.
   assert.ok(env.timeouts.set(0, 0, 60));
   udpStateTransition(t, id, Dir.INPUT);
-  assert.equal(t.timeout[id], 60_000);
+  assert.equal(t.getTimeout(id), 60_000);
 });
 
 test('UDP: a reply assures the controlling template; a request does not', () => {
@@ -40,9 +40,9 @@ test('UDP: a reply assures the controlling template; a request does not', () => 
   const id = conn4(env, IPPROTO_UDP, CIP, 53001, env.d[0], 0);
   t.linkToTemplate(id, ct, 0);
   udpStateTransition(t, id, Dir.INPUT);
-  assert.equal(t.state[ct], CtplState.NONE);
+  assert.equal(t.getState(ct), CtplState.NONE);
   assert.equal(t.stateName(ct), 'NONE');
   udpStateTransition(t, id, Dir.OUTPUT);
-  assert.equal(t.state[ct], CtplState.ASSURED);
+  assert.equal(t.getState(ct), CtplState.ASSURED);
   assert.equal(t.stateName(ct), 'ASSURED');
 });

@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { addr4, ipAddrToString } from '../../src/model/addr.ts';
 import { ConnFlag, DestFlag, Fwd } from '../../src/model/flags.ts';
 import { tcpStateTransition, TcpFlag } from '../../src/conn/proto-tcp.ts';
+import { ConnAddr } from '../../src/conn/table.ts';
 import { Dir, IPPROTO_IP, IPPROTO_TCP, IPPROTO_UDP, protoName } from '../../src/conn/types.ts';
 import { ipv4FromString, ipv6FromString } from '../../src/wire/addr.ts';
 import { CIP, LIP, VIP, conn4, setup } from './helpers.ts';
@@ -32,16 +33,19 @@ function template4(
   return env.t.createTemplate(p, timeoutMs, now);
 }
 
-test('bytes per entry from the array sizes: 91 for IPv4, 139 for IPv6 (kernel figure 128)', () => {
-  // Per conn: proto 1, 4 addresses 4×4, 4 ports 4×2, fwmark 4, flags 4, state 1, timeout 4,
-  // expires 8, dest 4, control 4, n_control 4, in_pkts 4, two hash links 2×4, wheel prev/next/tick
-  // 3×4, alive 1 = 83; plus two bucket heads of 4 bytes each at one bucket per entry = 91.
-  // IPv6 adds 12 bytes to each of the 4 addresses: 139.
+test('bytes per entry from the record sizes: 88 for IPv4, 136 for IPv6 (kernel figure 128)', () => {
+  // Hot record (words): in-chain link, cport+vport, proto+state+alive, flags, dest, in_pkts,
+  // timeout, wheel prev, expires (8 bytes = 2 words), wheel next, dport+lport = 12 words, then 4
+  // addresses of 1 word (IPv4: 16 words = 64 bytes) or 4 words (IPv6: 28 words = 112 bytes).
+  // Cold record: fwmark, control, n_control, out-chain link = 16 bytes. Plus two bucket heads of
+  // 4 bytes each at one bucket per entry: 64 + 16 + 8 = 88 and 112 + 16 + 8 = 136.
   const v4 = setup({ maxEntries: 1024 }).t;
-  assert.equal(v4.bytesPerEntry, 91);
+  assert.equal(v4.bytesPerEntry, 88);
   assert.ok(v4.bytesPerEntry <= 128);
+  // The timing wheel's sentinels (2 int32 per slot, 1024 slots) come on top in memoryBytes.
+  assert.equal(v4.memoryBytes, 88 * 1024 + 8 * 1024);
   const v6 = setup({ af: 6, maxEntries: 1024 }).t;
-  assert.equal(v6.bytesPerEntry, 139);
+  assert.equal(v6.bytesPerEntry, 136);
 });
 
 test('NAT: found by the client tuple and by the reply tuple, nothing else', () => {
@@ -77,8 +81,8 @@ test('FullNAT keys replies by RS → local address; DR replies (if seen) by VIP 
   const fnat = setup({ fwd: Fwd.FULLNAT });
   const d = fnat.d[0];
   const id = conn4(fnat, IPPROTO_TCP, CIP, 40000, d, 0);
-  assert.equal(fnat.t.laddr[id], LIP);
-  assert.equal(fnat.t.lport[id], 41000);
+  assert.equal(fnat.t.laddr4(id), LIP);
+  assert.equal(fnat.t.lportOf(id), 41000);
   assert.equal(fnat.t.lookupOut(IPPROTO_TCP, d.addr.v4, 8080, LIP, 41000), id);
   assert.equal(fnat.t.lookupOut(IPPROTO_TCP, d.addr.v4, 8080, CIP, 40000), -1);
   assert.equal(fnat.t.lookupIn(IPPROTO_TCP, CIP, 40000, VIP, 80), id);
@@ -130,10 +134,10 @@ test('templates: found only by lookupTemplate, never by the in or out lookups', 
   const snet = CIP & 0xffffff00;
   const ct = template4(env, IPPROTO_TCP, snet, 80, 0, 360_000, 0);
   assert.ok(ct >= 0);
-  assert.ok(t.flags[ct] & ConnFlag.TEMPLATE);
-  assert.equal(t.cport[ct], 0);
-  assert.equal(t.timeout[ct], 360_000);
-  assert.equal(t.expires[ct], 360_000);
+  assert.ok(t.getFlags(ct) & ConnFlag.TEMPLATE);
+  assert.equal(t.cportOf(ct), 0);
+  assert.equal(t.getTimeout(ct), 360_000);
+  assert.equal(t.expiresOf(ct), 360_000);
   assert.equal(t.stateName(ct), 'NONE');
   assert.equal(t.lookupTemplate(IPPROTO_TCP, snet, VIP, 80), ct);
   assert.equal(t.lookupTemplate(IPPROTO_UDP, snet, VIP, 80), -1);
@@ -158,10 +162,10 @@ test('fwmark template: protocol IP, the mark as virtual address, listed as IP/NO
   p.fwmark = 7;
   p.destId = env.d[2].id;
   const ct = t.createTemplate(p, 60_000, 0);
-  assert.equal(t.vaddr[ct], 7);
+  assert.equal(t.vaddr4(ct), 7);
   assert.equal(t.lookupTemplate(IPPROTO_IP, CIP & 0xffffff00, 7, 0), ct);
   assert.equal(t.lookupTemplate(IPPROTO_IP, CIP & 0xffffff00, 8, 0), -1);
-  assert.equal(protoName(t.proto[ct]), 'IP');
+  assert.equal(protoName(t.protoOf(ct)), 'IP');
   assert.equal(t.stateName(ct), 'NONE');
   assert.equal(env.d[2].persistConns, 1);
 });
@@ -179,8 +183,8 @@ test('dest binding: counters by kind, refcnt, conn stats (templates and synced c
   assert.deepEqual([d.stats.conns, svc.stats.conns, total.conns], [2, 2, 2]);
   // A synced conn keeps its own activity flag and is not counted as a new conn here.
   const s = conn4(env, IPPROTO_TCP, CIP, 3, d, 0, ConnFlag.SYNC);
-  assert.equal(t.flags[s] & ConnFlag.INACTIVE, 0);
-  assert.equal(t.flags[s] & ConnFlag.SYNC, ConnFlag.SYNC);
+  assert.equal(t.getFlags(s) & ConnFlag.INACTIVE, 0);
+  assert.equal(t.getFlags(s) & ConnFlag.SYNC, ConnFlag.SYNC);
   assert.deepEqual([d.activeConns, d.inactConns, d.refcnt], [1, 2, 4]);
   assert.deepEqual([d.stats.conns, total.conns], [2, 2]);
   tcpStateTransition(t, a, Dir.INPUT, TcpFlag.SYN);
@@ -203,11 +207,11 @@ test('a conn without a dest (bypass) binds nothing and counts nowhere', () => {
   p.flags = Fwd.BYPASS;
   p.destId = -1;
   const id = t.insert(p, 0);
-  assert.equal(t.dest[id], -1);
-  assert.equal(t.flags[id] & 7, Fwd.BYPASS);
+  assert.equal(t.destOf(id), -1);
+  assert.equal(t.getFlags(id) & 7, Fwd.BYPASS);
   tcpStateTransition(t, id, Dir.INPUT, TcpFlag.SYN);
   assert.equal(t.stateName(id), 'SYN_RECV');
-  assert.equal(t.flags[id] & ConnFlag.INACTIVE, 0, 'no dest: flags untouched, nothing to move');
+  assert.equal(t.getFlags(id) & ConnFlag.INACTIVE, 0, 'no dest: flags untouched, nothing to move');
   assert.equal(env.total.conns, 0);
   assert.equal(t.lookupOut(IPPROTO_TCP, VIP, 80, CIP, 9), id);
 });
@@ -271,7 +275,7 @@ test('one-packet conns are not hashed and are freed by put', () => {
   const { t } = env;
   const d = env.d[0];
   const id = conn4(env, IPPROTO_UDP, CIP, 53, d, 0, ConnFlag.ONE_PACKET);
-  assert.equal(t.flags[id] & ConnFlag.HASHED, 0);
+  assert.equal(t.getFlags(id) & ConnFlag.HASHED, 0);
   assert.equal(t.lookupIn(IPPROTO_UDP, CIP, 53, VIP, 80), -1);
   assert.equal(d.inactConns, 1);
   t.put(id, 0);
@@ -289,7 +293,7 @@ test('NO_CPORT conns: found by any client port until fillCport gives them one', 
   const other = conn4(env, IPPROTO_TCP, CIP, 6666, env.d[0], 0);
   assert.equal(t.lookupIn(IPPROTO_TCP, CIP, 6666, VIP, 80), other, 'an exact match wins');
   t.fillCport(id, 5555);
-  assert.equal(t.flags[id] & ConnFlag.NO_CPORT, 0);
+  assert.equal(t.getFlags(id) & ConnFlag.NO_CPORT, 0);
   assert.equal(t.lookupIn(IPPROTO_TCP, CIP, 5555, VIP, 80), id);
   assert.equal(t.lookupIn(IPPROTO_TCP, CIP, 7777, VIP, 80), -1);
   assert.equal(t.lookupOut(IPPROTO_TCP, env.d[0].addr.v4, 8080, CIP, 5555), id);
@@ -338,7 +342,7 @@ test('IPv6 table: lookups by both tuples, templates, fwmark templates, addresses
   assert.equal(t.lookupOut6(IPPROTO_TCP, dBytes, 0, 8443, v, 0, 40000), -1);
   assert.equal(t.lookupIn(IPPROTO_TCP, 1, 40000, 2, 443), -1, 'v4 API on v6');
   const out = new Uint8Array(16);
-  t.readAddr6(t.daddr, id, out, 0);
+  t.readAddr6(ConnAddr.D, id, out, 0);
   assert.deepEqual(out, dBytes);
   assert.equal(ipAddrToString(t.repr(id).caddr), '2001:db8:1::7');
   assert.equal(ipAddrToString(t.repr(id).laddr), '2001:db8:1::7');
@@ -355,7 +359,9 @@ test('IPv6 table: lookups by both tuples, templates, fwmark templates, addresses
   const fm = t.createTemplate(p, 300_000, 0);
   assert.equal(t.lookupTemplateFwmark6(snet, 0, 0x1234), fm);
   assert.equal(t.lookupTemplateFwmark6(snet, 0, 0x1235), -1);
-  assert.deepEqual([...t.vaddr.subarray(fm * 4, fm * 4 + 4)], [0x1234, 0, 0, 0]);
+  const fmv = new Uint8Array(16);
+  t.readAddr6(ConnAddr.V, fm, fmv, 0);
+  assert.deepEqual([...fmv], [0, 0, 0x12, 0x34, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
   assert.equal(d.persistConns, 2);
   assert.equal(d.inactConns, 1);
 });
@@ -367,14 +373,73 @@ test('addresses and ports are exact uint32/uint16 (no sign trouble with high add
   const id = conn4(env, IPPROTO_TCP, hi, 65535, env.d[0], 0);
   assert.equal(t.lookupIn(IPPROTO_TCP, hi, 65535, VIP, 80), id);
   assert.equal(t.lookupIn(IPPROTO_TCP, hi | 0, 65535, VIP, 80), id, 'an int32 form of the address works too');
-  assert.equal(ipAddrToString(addr4(t.caddr[id])), '255.255.255.254');
+  assert.equal(ipAddrToString(addr4(t.caddr4(id))), '255.255.255.254');
+});
+
+test('records do not overlap: all-ones fields in one conn leave its neighbours intact', () => {
+  // Three adjacent ids per family; the middle one gets every field at its maximum (through the
+  // key and the setters), then both neighbours must still read back what they were created with.
+  for (const af of [4, 6] as const) {
+    const env = setup({ af, fwd: Fwd.FULLNAT });
+    const { t, p } = env;
+    const make = (cport: number, caddr: number, fill: number): number => {
+      p.proto = IPPROTO_TCP;
+      p.caddr = caddr;
+      p.cport = cport;
+      p.vaddr = caddr;
+      p.vport = cport;
+      p.daddr = caddr;
+      p.dport = cport;
+      p.laddr = caddr;
+      p.lport = cport;
+      p.fwmark = caddr;
+      p.flags = 0;
+      p.destId = env.d[0].id;
+      for (const a of [p.caddr6, p.vaddr6, p.daddr6, p.laddr6]) a.fill(fill);
+      return t.insert(p, 0);
+    };
+    const a = make(1, 0x01010101, 0x01);
+    const mid = make(0xffff, 0xffffffff, 0xff);
+    const b = make(2, 0x02020202, 0x02);
+    assert.deepEqual([a + 1, mid + 1], [mid, b]);
+    t.setFlags(mid, 0xffffffff);
+    t.setState(mid, 0xff);
+    t.setTimeout(mid, 0xffffffff);
+    for (let i = 0; i < 3; i++) t.incInPkts(mid);
+    const snap = (id: number): string => JSON.stringify(t.repr(id));
+    t.setFlags(mid, t.getFlags(a)); // back to sane flags so put() files it as usual
+    t.put(mid, 1);
+    t.setFlags(mid, 0xffffffff);
+    const before = [snap(a), snap(b)];
+    t.put(a, 0);
+    t.put(b, 0);
+    assert.deepEqual([snap(a), snap(b)], before, `IPv${af}`);
+    const r = t.repr(a);
+    assert.deepEqual([r.cport, r.vport, r.dport, r.lport, r.state, r.inPkts], [1, 1, 1, 1, 0, 0]);
+    assert.equal(t.getState(mid), 0xff);
+    assert.equal(t.getTimeout(mid), 0xffffffff);
+    assert.equal(t.inPktsOf(mid), 3);
+    assert.equal(t.expiresOf(mid), 1 + 0xffffffff);
+    if (af === 4) {
+      assert.deepEqual([t.caddr4(b), t.vaddr4(b), t.daddr4(b), t.laddr4(b)], Array(4).fill(0x02020202));
+      assert.equal(t.fwmarkOf(b), 0x02020202);
+    } else {
+      const out = new Uint8Array(16);
+      for (const w of [ConnAddr.C, ConnAddr.V, ConnAddr.D, ConnAddr.L]) {
+        t.readAddr6(w, a, out, 0);
+        assert.deepEqual([...out], Array(16).fill(1));
+        t.readAddr6(w, mid, out, 0);
+        assert.deepEqual([...out], Array(16).fill(0xff));
+      }
+    }
+  }
 });
 
 test('onUnlink sees every freed entry once, with its fields intact, before the id is reused', () => {
   const env = setup();
   const { t } = env;
   const seen: [number, number, number][] = [];
-  t.onUnlink = (id) => seen.push([id, t.cport[id], t.dest[id]]);
+  t.onUnlink = (id) => seen.push([id, t.cportOf(id), t.destOf(id)]);
   const a = conn4(env, IPPROTO_TCP, CIP, 11, env.d[0], 0);
   const b = conn4(env, IPPROTO_TCP, CIP, 12, env.d[1], 0);
   const one = conn4(env, IPPROTO_UDP, CIP, 13, env.d[2], 0, ConnFlag.ONE_PACKET);
