@@ -198,6 +198,19 @@ export class Director {
     for (const a of [...this.announced]) if (!this.services.owned4.has(a)) this.announced.delete(a);
   }
 
+  /**
+   * Resolves every real server's next hop ahead of traffic. The kernel would hold the first
+   * packets in the neighbour queue while ARP runs; tslvs has no such queue (the frame lives in a
+   * receive slot), so it asks as soon as a dest appears and the first SYN finds the MAC known.
+   */
+  primeNeighbours(): void {
+    this.router.now = this.now();
+    const hop = this.pipeline.hop;
+    for (const s of this.services.list)
+      for (const d of s.dests) if (d.addr.af === 4) this.router.route4(d.addr.v4, hop);
+    this.sendPendingArp();
+  }
+
   /** Periodic work, about once a second. */
   tick(): void {
     const now = this.now();

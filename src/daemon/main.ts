@@ -195,6 +195,7 @@ export async function runDaemon(argv: readonly string[], io: CliIo): Promise<num
   const sync = (): void => {
     director.pipeline.resetLaddrPools();
     director.announce();
+    director.primeNeighbours();
     guard?.update(
       director.services,
       ifs.flatMap((i) => i.addrs.map((a) => a.addr)),
