@@ -1,8 +1,5 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import fc from 'fast-check';
 import {
   ARP_LEN,
@@ -26,21 +23,12 @@ import {
 import { ETH_HLEN } from '../../src/wire/ethernet.ts';
 import { ipv4FromString, macFromString } from '../../src/wire/addr.ts';
 import { Reason } from '../../src/wire/reason.ts';
-import { hex, poisoned, toHex } from '../helpers/bytes.ts';
+import { poisoned, toHex } from '../helpers/bytes.ts';
+import { golden as goldenIn } from '../helpers/golden.ts';
+import { REASONS } from '../helpers/reasons.ts';
 
-/** test/golden/wire, found from the compiled or the source location alike. */
-function goldenDir(): string {
-  for (let d = dirname(fileURLToPath(import.meta.url)); ; d = dirname(d)) {
-    const g = join(d, 'test', 'golden', 'wire');
-    if (existsSync(g)) return g;
-    if (dirname(d) === d) throw new Error('test/golden/wire not found');
-  }
-}
-const GOLDEN = goldenDir();
-function golden(name: string): Uint8Array {
-  return hex(readFileSync(join(GOLDEN, `${name}.hex`), 'utf8'));
-}
-const REASONS = new Set<number>(Object.values(Reason));
+/** Goldens: test/golden/wire/*.hex (via test/helpers/golden.ts). */
+const golden = (name: string): Uint8Array => goldenIn('wire', name);
 
 const MAC_A = macFromString('02:77:4c:00:01:01');
 const MAC_R = macFromString('02:77:4c:00:01:fe');

@@ -1,27 +1,16 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import fc from 'fast-check';
 import { dumpFrame, tcpFlagLetters } from '../../src/wire/dump.ts';
 import { ipv6FromString } from '../../src/wire/addr.ts';
-import { hex } from '../helpers/bytes.ts';
+import { golden as goldenIn } from '../helpers/golden.ts';
 
 /**
  * Goldens: test/golden/tunnel/*.hex. The expected lines below were written from tshark's decode of
  * the same bytes, recorded in each golden's comments (addresses, ports, SYN flag, ARP opcode and
  * addresses, ICMP type/id/seq, VRRP fields), not from dumpFrame's output.
  */
-function golden(name: string): Uint8Array {
-  let d = dirname(fileURLToPath(import.meta.url));
-  while (!existsSync(join(d, 'test', 'golden', 'tunnel'))) {
-    const up = dirname(d);
-    if (up === d) throw new Error('test/golden/tunnel not found');
-    d = up;
-  }
-  return hex(readFileSync(join(d, 'test', 'golden', 'tunnel', `${name}.hex`), 'utf8'));
-}
+const golden = (name: string): Uint8Array => goldenIn('tunnel', name);
 
 const M = '02:00:00:00:00:01 > 02:00:00:00:00:02';
 

@@ -1,8 +1,5 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import fc from 'fast-check';
 import {
   GUE_FLAG_PRIV,
@@ -22,20 +19,13 @@ import { setU16, setU32, u16, u32 } from '../../src/wire/bytes.ts';
 import { Reason } from '../../src/wire/reason.ts';
 import { ipv4FromString } from '../../src/wire/addr.ts';
 import { TunFlag } from '../../src/model/flags.ts';
-import { hex, poisoned } from '../helpers/bytes.ts';
+import { poisoned } from '../helpers/bytes.ts';
+import { golden as goldenIn } from '../helpers/golden.ts';
+import { REASONS } from '../helpers/reasons.ts';
 
 /** Goldens: test/golden/tunnel/*.hex, each with its derivation and tshark decode in comments. */
-function golden(name: string): Uint8Array {
-  let d = dirname(fileURLToPath(import.meta.url));
-  while (!existsSync(join(d, 'test', 'golden', 'tunnel'))) {
-    const up = dirname(d);
-    if (up === d) throw new Error('test/golden/tunnel not found');
-    d = up;
-  }
-  return hex(readFileSync(join(d, 'test', 'golden', 'tunnel', `${name}.hex`), 'utf8'));
-}
+const golden = (name: string): Uint8Array => goldenIn('tunnel', name);
 
-const KNOWN_REASONS = new Set<number>(Object.values(Reason));
 /** Offsets in the tunnel goldens: Ethernet 14 + outer IPv4 20 = UDP at 34, GUE at 42. */
 const UDP = 34;
 const GUE = 42;
@@ -314,8 +304,8 @@ test('fuzz: gueCheck and gueDecap never throw on random bytes and return known r
   const d = newTunnelDecap();
   fc.assert(
     fc.property(fc.uint8Array({ maxLength: 120 }), fc.nat(130), fc.nat(20), (b, len, off) => {
-      assert.ok(KNOWN_REASONS.has(gueCheck(b, off, len)));
-      assert.ok(KNOWN_REASONS.has(gueDecap(b, off, len, d)));
+      assert.ok(REASONS.has(gueCheck(b, off, len)));
+      assert.ok(REASONS.has(gueDecap(b, off, len, d)));
     }),
     { numRuns: 3000 },
   );
@@ -332,7 +322,7 @@ test('fuzz: gueDecap on mutated goldens never throws', () => {
       (g, muts, cut) => {
         const b = g.slice();
         for (const [at, v] of muts) b[at % b.length] = v;
-        assert.ok(KNOWN_REASONS.has(gueDecap(b, 14, Math.max(0, b.length - 14 - cut), d)));
+        assert.ok(REASONS.has(gueDecap(b, 14, Math.max(0, b.length - 14 - cut), d)));
       },
     ),
     { numRuns: 2000 },

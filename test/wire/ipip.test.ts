@@ -1,8 +1,5 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import fc from 'fast-check';
 import {
   ecnEncapsulate,
@@ -17,23 +14,15 @@ import { ipv4Check, ipv4Emit, ipv4Parse } from '../../src/wire/ipv4.ts';
 import { csumVerifies } from '../../src/wire/checksum.ts';
 import { Reason } from '../../src/wire/reason.ts';
 import { ipv4FromString } from '../../src/wire/addr.ts';
-import { hex, poisoned } from '../helpers/bytes.ts';
+import { poisoned } from '../helpers/bytes.ts';
+import { golden as goldenIn } from '../helpers/golden.ts';
+import { REASONS } from '../helpers/reasons.ts';
 
 /**
  * Goldens live in test/golden/tunnel/*.hex; each file's comments say how it was built and what
  * tshark decoded from it (pcap.test.ts re-runs that tshark check when tshark is installed).
  */
-function golden(name: string): Uint8Array {
-  let d = dirname(fileURLToPath(import.meta.url));
-  while (!existsSync(join(d, 'test', 'golden', 'tunnel'))) {
-    const up = dirname(d);
-    if (up === d) throw new Error('test/golden/tunnel not found');
-    d = up;
-  }
-  return hex(readFileSync(join(d, 'test', 'golden', 'tunnel', `${name}.hex`), 'utf8'));
-}
-
-const KNOWN_REASONS = new Set<number>(Object.values(Reason));
+const golden = (name: string): Uint8Array => goldenIn('tunnel', name);
 
 function params(): TunnelParams {
   const p = newTunnelParams();
@@ -283,7 +272,7 @@ test('fuzz: ipipDecap and ipipEncapV4 never throw on random bytes, decap returns
       fc.nat(300),
       (b, len, off, cap) => {
         const r = ipipDecap(b, off, len, d);
-        assert.ok(KNOWN_REASONS.has(r));
+        assert.ok(REASONS.has(r));
         const n = ipipEncapV4(b.slice(), 0, off, len, cap, p);
         assert.ok(n === -1 || (n >= off + 40 && n <= off + 20 + len));
       },
@@ -304,7 +293,7 @@ test('fuzz: ipipDecap on mutated goldens never throws and returns a known reason
         const b = g.slice();
         for (const [at, v] of muts) b[at % b.length] = v;
         const len = Math.max(0, b.length - 14 - cut);
-        assert.ok(KNOWN_REASONS.has(ipipDecap(b, 14, len, d)));
+        assert.ok(REASONS.has(ipipDecap(b, 14, len, d)));
       },
     ),
     { numRuns: 2000 },

@@ -1,8 +1,5 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import fc from 'fast-check';
 import { u16 } from '../../src/wire/bytes.ts';
 import { ETH_HLEN } from '../../src/wire/ethernet.ts';
@@ -36,20 +33,11 @@ import {
   type Ipv6Repr,
 } from '../../src/wire/ipv6.ts';
 import { Reason } from '../../src/wire/reason.ts';
-import { hex, poisoned, toHex } from '../helpers/bytes.ts';
+import { poisoned, toHex } from '../helpers/bytes.ts';
+import { golden as goldenIn } from '../helpers/golden.ts';
+import { REASONS } from '../helpers/reasons.ts';
 
-function goldenDir(): string {
-  for (let d = dirname(fileURLToPath(import.meta.url)); ; d = dirname(d)) {
-    const g = join(d, 'test', 'golden', 'wire');
-    if (existsSync(g)) return g;
-    if (dirname(d) === d) throw new Error('test/golden/wire not found');
-  }
-}
-const GOLDEN = goldenDir();
-function golden(name: string): Uint8Array {
-  return hex(readFileSync(join(GOLDEN, `${name}.hex`), 'utf8'));
-}
-const REASONS = new Set<number>(Object.values(Reason));
+const golden = (name: string): Uint8Array => goldenIn('wire', name);
 const L3 = ETH_HLEN;
 
 const A1 = ipv6FromString('fd00:77:1::1');

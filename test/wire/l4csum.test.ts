@@ -6,11 +6,6 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import fc from 'fast-check';
 import { u16 } from '../../src/wire/bytes.ts';
 import { csumCompletePartial } from '../../src/wire/checksum.ts';
@@ -67,19 +62,11 @@ import {
 import { icmpEchoRest, icmpEmit } from '../../src/wire/icmp.ts';
 import { ICMP6_ECHO_REQUEST, icmp6Emit, icmp6FillCsum } from '../../src/wire/icmp6.ts';
 import { Reason } from '../../src/wire/reason.ts';
-import { hex, toHex } from '../helpers/bytes.ts';
+import { toHex } from '../helpers/bytes.ts';
+import { allGoldens, golden as goldenIn } from '../helpers/golden.ts';
+import { tsharkDecode, tsharkSkip } from '../helpers/tshark.ts';
 
-function goldenDir(): string {
-  for (let d = dirname(fileURLToPath(import.meta.url)); ; d = dirname(d)) {
-    const g = join(d, 'test', 'golden', 'wire');
-    if (existsSync(g)) return g;
-    if (dirname(d) === d) throw new Error('test/golden/wire not found');
-  }
-}
-const GOLDEN = goldenDir();
-function golden(name: string): Uint8Array {
-  return hex(readFileSync(join(GOLDEN, `${name}.hex`), 'utf8'));
-}
+const golden = (name: string): Uint8Array => goldenIn('wire', name);
 
 /** A generated TCP or UDP segment over IPv4 or IPv6 in an Ethernet frame. */
 interface Pkt {
@@ -326,67 +313,29 @@ test('kernel CHECKSUM_PARTIAL goldens: our partial fill matches, completion give
   }
 });
 
-/** Classic little-endian pcap (LINKTYPE_ETHERNET) of the given frames. */
-function pcap(frames: Uint8Array[]): Uint8Array {
-  const total = 24 + frames.reduce((a, f) => a + 16 + f.length, 0);
-  const out = Buffer.alloc(total);
-  out.writeUInt32LE(0xa1b2c3d4, 0);
-  out.writeUInt16LE(2, 4);
-  out.writeUInt16LE(4, 6);
-  out.writeUInt32LE(65535, 16);
-  out.writeUInt32LE(1, 20);
-  let o = 24;
-  frames.forEach((f, i) => {
-    out.writeUInt32LE(1700000000 + i, o);
-    out.writeUInt32LE(f.length, o + 8);
-    out.writeUInt32LE(f.length, o + 12);
-    out.set(f, o + 16);
-    o += 16 + f.length;
-  });
-  return out;
-}
-
-const TSHARK = ['/usr/bin/tshark', '/usr/local/bin/tshark'].find((p) => existsSync(p));
-
 /** tshark's checksum statuses per frame: [ip, tcp, udp, icmp, icmpv6], each a list (nested headers). */
 function tsharkStatuses(frames: Uint8Array[]): string[][][] {
-  const dir = mkdtempSync(join(tmpdir(), 'wirel4-'));
-  try {
-    const file = join(dir, 'frames.pcap');
-    writeFileSync(file, pcap(frames));
-    const fields = ['ip', 'tcp', 'udp', 'icmp', 'icmpv6'].flatMap((p) => ['-e', `${p}.checksum.status`]);
-    const out = execFileSync(
-      TSHARK as string,
-      [
-        '-r',
-        file,
-        '-o',
-        'ip.check_checksum:TRUE',
-        '-o',
-        'tcp.check_checksum:TRUE',
-        '-o',
-        'udp.check_checksum:TRUE',
-        '-T',
-        'fields',
-        ...fields,
-      ],
-      { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] },
-    );
-    return out
-      .trimEnd()
-      .split('\n')
-      .map((l) => l.split('\t').map((c) => (c === '' ? [] : c.split(','))));
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+  const fields = ['ip', 'tcp', 'udp', 'icmp', 'icmpv6'].flatMap((p) => ['-e', `${p}.checksum.status`]);
+  const out = tsharkDecode(frames, [
+    '-o',
+    'ip.check_checksum:TRUE',
+    '-o',
+    'tcp.check_checksum:TRUE',
+    '-o',
+    'udp.check_checksum:TRUE',
+    '-T',
+    'fields',
+    ...fields,
+  ]);
+  return out
+    .trimEnd()
+    .split('\n')
+    .map((l) => l.split('\t').map((c) => (c === '' ? [] : c.split(','))));
 }
 
 // Status values in Wireshark's checksum fields: 0 bad, 1 good, 2 unverified, 3 not present.
-test('tshark still agrees with every golden (skipped without tshark)', { skip: !TSHARK }, () => {
-  const names = readdirSync(GOLDEN)
-    .filter((n) => n.endsWith('.hex'))
-    .map((n) => n.slice(0, -4))
-    .sort();
+test('tshark still agrees with every golden (skipped without tshark)', { skip: tsharkSkip() }, () => {
+  const names = [...allGoldens('wire').keys()].map((k) => k.slice('wire/'.length)).sort();
   const st = tsharkStatuses(names.map(golden));
   assert.equal(st.length, names.length);
   names.forEach((name, i) => {
@@ -413,7 +362,7 @@ test('tshark still agrees with every golden (skipped without tshark)', { skip: !
 
 test(
   'tshark verifies checksums written by our fill and NAT functions (skipped without tshark)',
-  { skip: !TSHARK },
+  { skip: tsharkSkip() },
   () => {
     const frames: Uint8Array[] = [];
     const kinds: string[] = [];

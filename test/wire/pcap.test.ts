@@ -1,50 +1,20 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import {
-  closeSync,
-  existsSync,
-  mkdtempSync,
-  openSync,
-  readdirSync,
-  readFileSync,
-  rmSync,
-  writeFileSync,
-} from 'node:fs';
+import { closeSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
-import { fileURLToPath } from 'node:url';
 import fc from 'fast-check';
 import { PcapWriter, readPcap } from '../../src/wire/pcap.ts';
 import { hex, toHex } from '../helpers/bytes.ts';
+import { allGoldens, goldenText } from '../helpers/golden.ts';
+import { tsharkRun, tsharkSkip } from '../helpers/tshark.ts';
 
-function goldenDir(): string {
-  let d = dirname(fileURLToPath(import.meta.url));
-  while (!existsSync(join(d, 'test', 'golden', 'tunnel'))) {
-    const up = dirname(d);
-    if (up === d) throw new Error('test/golden/tunnel not found');
-    d = up;
-  }
-  return join(d, 'test', 'golden', 'tunnel');
-}
-
-const TSHARK = process.env.TSHARK ?? 'tshark';
-const haveTshark = spawnSync(TSHARK, ['-v'], { stdio: 'ignore' }).status === 0;
-const SKIP = haveTshark ? false : 'tshark not installed (apt-get install -y tshark)';
+const SKIP = tsharkSkip();
 
 /** Runs tshark on a pcap held in memory; returns stdout lines. */
 function tshark(file: Uint8Array, args: string[]): string[] {
-  const dir = mkdtempSync(join(tmpdir(), 'wiretun-'));
-  try {
-    const path = join(dir, 'x.pcap');
-    writeFileSync(path, file);
-    const r = spawnSync(TSHARK, ['-r', path, ...args], { encoding: 'utf8' });
-    assert.equal(r.status, 0, r.stderr);
-    return r.stdout.replace(/\n$/, '').split('\n');
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+  return tsharkRun(file, args).replace(/\n$/, '').split('\n');
 }
 
 test('file header is libpcap 2.4, LE magic a1b2c3d4, snaplen 262144, Ethernet (pcap-savefile(5), by hand)', () => {
@@ -174,16 +144,14 @@ function parseFields(line: string | undefined): [string, string][] {
 }
 
 function loadGoldens(): Golden[] {
-  const dir = goldenDir();
-  return readdirSync(dir)
-    .filter((f) => f.endsWith('.hex'))
-    .sort()
-    .map((f) => {
-      const text = readFileSync(join(dir, f), 'utf8');
+  return [...allGoldens('tunnel').keys()]
+    .map((k) => k.slice('tunnel/'.length))
+    .map((name) => {
+      const text = goldenText('tunnel', name);
       const tag = (t: string): string | undefined => new RegExp(`^# ${t}: (.*)$`, 'm').exec(text)?.[1];
       const raw = tag('tshark-raw-from');
       return {
-        name: f.replace(/\.hex$/, ''),
+        name,
         bytes: hex(text),
         fields: parseFields(tag('tshark-fields')),
         rawFrom: raw === undefined ? undefined : Number(raw),

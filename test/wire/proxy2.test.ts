@@ -1,9 +1,5 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import fc from 'fast-check';
 import {
   PP2_TYPE,
@@ -26,6 +22,7 @@ import {
   type Proxy2Repr,
 } from '../../src/wire/proxy2.ts';
 import { hex, poisoned, toHex } from '../helpers/bytes.ts';
+import { hasTshark, tsharkDecode } from '../helpers/tshark.ts';
 
 // A header written by haproxy ("send-proxy-v2") for 172.19.0.1:42578 → 172.19.0.3:80, as dumped
 // by netcat in seriousben/experiment-proxy-protocol README.md (first 28 bytes of the hexdump).
@@ -317,8 +314,6 @@ test('fuzz: random and mutated bytes never throw; an OK verdict fits inside the 
 
 // ---- tshark cross-check: the headers as the first payload of TCP and UDP packets ----------------
 
-const TSHARK = '/usr/bin/tshark';
-
 /** Each call is its own flow (source port `sport`), so tshark treats each payload as a stream start. */
 function ipv4Frame(proto: number, sport: number, payload: Uint8Array): Uint8Array {
   const l4 = proto === 6 ? 20 : 8;
@@ -337,26 +332,8 @@ function ipv4Frame(proto: number, sport: number, payload: Uint8Array): Uint8Arra
   return b;
 }
 
-function pcap(frames: readonly Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(24 + frames.reduce((n, f) => n + 16 + f.length, 0));
-  const dv = new DataView(out.buffer);
-  dv.setUint32(0, 0xa1b2c3d4, true);
-  dv.setUint16(4, 2, true);
-  dv.setUint16(6, 4, true);
-  dv.setUint32(16, 65535, true);
-  dv.setUint32(20, 1, true);
-  let o = 24;
-  for (const f of frames) {
-    dv.setUint32(o + 8, f.length, true);
-    dv.setUint32(o + 12, f.length, true);
-    out.set(f, o + 16);
-    o += 16 + f.length;
-  }
-  return out;
-}
-
 test('tshark decodes the headers as PROXY v2 with the same fields', (t) => {
-  if (!existsSync(TSHARK)) {
+  if (!hasTshark()) {
     t.skip('tshark not installed');
     return;
   }
@@ -372,53 +349,39 @@ test('tshark decodes the headers as PROXY v2 with the same fields', (t) => {
     ipv4Frame(17, 1031, v6h),
     ipv4Frame(6, 1032, Uint8Array.from([...local, ...new TextEncoder().encode('GET / HTTP/1.0\r\n\r\n')])),
   ];
-  const dir = mkdtempSync(join(tmpdir(), 'pp2-'));
-  let out: string;
-  try {
-    const file = join(dir, 'pp2.pcap');
-    writeFileSync(file, pcap(frames));
-    out = execFileSync(
-      TSHARK,
-      [
-        '-r',
-        file,
-        // Ports 80 and 53 belong to HTTP and DNS; let the PROXY heuristic look first.
-        '-o',
-        'tcp.try_heuristic_first:TRUE',
-        '-o',
-        'udp.try_heuristic_first:TRUE',
-        '-T',
-        'fields',
-        '-E',
-        'separator=|',
-        '-e',
-        'proxy.v2.version',
-        '-e',
-        'proxy.v2.cmd',
-        '-e',
-        'proxy.v2.addr_family',
-        '-e',
-        'proxy.v2.protocol',
-        '-e',
-        'proxy.v2.length',
-        '-e',
-        'proxy.src.ipv4',
-        '-e',
-        'proxy.dst.ipv4',
-        '-e',
-        'proxy.src.ipv6',
-        '-e',
-        'proxy.dst.ipv6',
-        '-e',
-        'proxy.srcport',
-        '-e',
-        'proxy.dstport',
-      ],
-      { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] },
-    );
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+  const out = tsharkDecode(frames, [
+    // Ports 80 and 53 belong to HTTP and DNS; let the PROXY heuristic look first.
+    '-o',
+    'tcp.try_heuristic_first:TRUE',
+    '-o',
+    'udp.try_heuristic_first:TRUE',
+    '-T',
+    'fields',
+    '-E',
+    'separator=|',
+    '-e',
+    'proxy.v2.version',
+    '-e',
+    'proxy.v2.cmd',
+    '-e',
+    'proxy.v2.addr_family',
+    '-e',
+    'proxy.v2.protocol',
+    '-e',
+    'proxy.v2.length',
+    '-e',
+    'proxy.src.ipv4',
+    '-e',
+    'proxy.dst.ipv4',
+    '-e',
+    'proxy.src.ipv6',
+    '-e',
+    'proxy.dst.ipv6',
+    '-e',
+    'proxy.srcport',
+    '-e',
+    'proxy.dstport',
+  ]);
   const rows = out
     .trim()
     .split('\n')

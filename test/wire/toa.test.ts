@@ -1,9 +1,5 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import fc from 'fast-check';
 import {
   csumCompletePartial,
@@ -27,6 +23,7 @@ import {
   toaPort,
 } from '../../src/wire/toa.ts';
 import { hex, toHex } from '../helpers/bytes.ts';
+import { hasTshark, tsharkDecode } from '../helpers/tshark.ts';
 
 // ---- frame builders (self-contained: Ethernet + IPv4/IPv6 + TCP) --------------------------------
 
@@ -153,69 +150,32 @@ function ipv6TcpVerifies(f: Frame): boolean {
   return csumVerifies(b, l3off + 40, plen, pseudoSumV6(b, l3off + 8, l3off + 24, 6, plen));
 }
 
-// ---- a minimal pcap writer (LINKTYPE_ETHERNET), for tshark ------------------------------------
-
-function pcap(frames: readonly Uint8Array[]): Uint8Array {
-  const size = 24 + frames.reduce((n, f) => n + 16 + f.length, 0);
-  const out = new Uint8Array(size);
-  const dv = new DataView(out.buffer);
-  dv.setUint32(0, 0xa1b2c3d4, true);
-  dv.setUint16(4, 2, true);
-  dv.setUint16(6, 4, true);
-  dv.setUint32(16, 65535, true);
-  dv.setUint32(20, 1, true);
-  let o = 24;
-  frames.forEach((f, i) => {
-    dv.setUint32(o, 1_700_000_000 + i, true);
-    dv.setUint32(o + 8, f.length, true);
-    dv.setUint32(o + 12, f.length, true);
-    out.set(f, o + 16);
-    o += 16 + f.length;
-  });
-  return out;
-}
-
-const TSHARK = '/usr/bin/tshark';
-
 /** tshark's per-frame verdicts: ip checksum status, tcp checksum status, option kinds. */
 function tsharkFields(frames: readonly Uint8Array[]): string[][] {
-  const dir = mkdtempSync(join(tmpdir(), 'toa-'));
-  try {
-    const file = join(dir, 'toa.pcap');
-    writeFileSync(file, pcap(frames));
-    const out = execFileSync(
-      TSHARK,
-      [
-        '-r',
-        file,
-        '-o',
-        'tcp.check_checksum:TRUE',
-        '-o',
-        'ip.check_checksum:TRUE',
-        '-T',
-        'fields',
-        '-E',
-        'separator=|',
-        '-e',
-        'ip.checksum.status',
-        '-e',
-        'tcp.checksum.status',
-        '-e',
-        'tcp.option_kind',
-        '-e',
-        'tcp.len',
-        '-e',
-        'tcp.options.mss_val',
-      ],
-      { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] },
-    );
-    return out
-      .trim()
-      .split('\n')
-      .map((l) => l.split('|'));
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+  const out = tsharkDecode(frames, [
+    '-o',
+    'tcp.check_checksum:TRUE',
+    '-o',
+    'ip.check_checksum:TRUE',
+    '-T',
+    'fields',
+    '-E',
+    'separator=|',
+    '-e',
+    'ip.checksum.status',
+    '-e',
+    'tcp.checksum.status',
+    '-e',
+    'tcp.option_kind',
+    '-e',
+    'tcp.len',
+    '-e',
+    'tcp.options.mss_val',
+  ]);
+  return out
+    .trim()
+    .split('\n')
+    .map((l) => l.split('|'));
 }
 
 // ---- fixtures -----------------------------------------------------------------------------------
@@ -296,7 +256,7 @@ test('golden: TOA into a data segment with an odd payload (5 bytes)', () => {
 });
 
 test('tshark decodes the inserted TOA and finds every checksum correct', (t) => {
-  if (!existsSync(TSHARK)) {
+  if (!hasTshark()) {
     t.skip('tshark not installed');
     return;
   }

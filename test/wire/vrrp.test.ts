@@ -1,8 +1,5 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import fc from 'fast-check';
 import {
   VRRP_MCAST_V6,
@@ -20,20 +17,13 @@ import { ipv4Check, ipv4Parse } from '../../src/wire/ipv4.ts';
 import { pseudoSumV6 } from '../../src/wire/checksum.ts';
 import { Reason } from '../../src/wire/reason.ts';
 import { ipv4FromString, ipv6FromString, macToString } from '../../src/wire/addr.ts';
-import { hex, poisoned } from '../helpers/bytes.ts';
+import { poisoned } from '../helpers/bytes.ts';
+import { golden as goldenIn } from '../helpers/golden.ts';
+import { REASONS } from '../helpers/reasons.ts';
 
 /** Goldens: test/golden/tunnel/*.hex, each with its derivation and tshark decode in comments. */
-function golden(name: string): Uint8Array {
-  let d = dirname(fileURLToPath(import.meta.url));
-  while (!existsSync(join(d, 'test', 'golden', 'tunnel'))) {
-    const up = dirname(d);
-    if (up === d) throw new Error('test/golden/tunnel not found');
-    d = up;
-  }
-  return hex(readFileSync(join(d, 'test', 'golden', 'tunnel', `${name}.hex`), 'utf8'));
-}
+const golden = (name: string): Uint8Array => goldenIn('tunnel', name);
 
-const KNOWN_REASONS = new Set<number>(Object.values(Reason));
 const SRC = ipv4FromString('10.0.0.2');
 const MCAST = ipv4FromString('224.0.0.18');
 
@@ -219,7 +209,7 @@ test('fuzz: vrrpCheck never throws on random bytes and returns a known reason', 
       fc.nat(),
       fc.boolean(),
       (b, len, off, pseudo, v6) => {
-        assert.ok(KNOWN_REASONS.has(vrrpCheck(b, off, len, pseudo, v6)));
+        assert.ok(REASONS.has(vrrpCheck(b, off, len, pseudo, v6)));
       },
     ),
     { numRuns: 3000 },
