@@ -60,7 +60,7 @@ import { newTunnelParams, ipipEncapV4 } from '../wire/ipip.ts';
 import { gueEncapV4 } from '../wire/gue.ts';
 import { greEncapV4 } from '../wire/gre.ts';
 import { tcpInsertToaV4 } from '../wire/toa.ts';
-import { LaddrPool, LportSpace, handlePort, handleSlot } from '../xmit/laddr-pool.ts';
+import { LaddrPool, LportSpace, handlePort } from '../xmit/laddr-pool.ts';
 import { decrementTtl, rewriteDst4, rewriteSrc4, setMacs } from '../xmit/rewrite.ts';
 import { icmpSendInPlace4, mayAnswerIcmp4 } from '../xmit/icmp-send.ts';
 import { FrameInfo, parseFrame } from './parse.ts';
@@ -1040,26 +1040,6 @@ export class Pipeline implements PipelineCore {
     this.outLen = fi.l3off - fi.ethOff + fi.l3len;
     this.counters[Dp.REPLY]++;
     return Verdict.REPLY;
-  }
-
-  /** Test and tooling access to the last parse. */
-  get frame(): FrameInfo {
-    return this.fi;
-  }
-
-  /** Whether a conn's dest is still in place (listing helper). */
-  connDest(cid: number): Dest | undefined {
-    return this.destOf(cid);
-  }
-
-  /** ipvsadm -C side effect helper: forget pools of a flushed table. */
-  flushPools(): void {
-    this.laddrPools.clear();
-  }
-
-  /** The slot a FullNAT handle belongs to (exported for tests). */
-  static handleSlot(h: number): number {
-    return handleSlot(h);
   }
 }
 
