@@ -95,10 +95,11 @@ function keepText(run: LabRun, seconds: number): string {
   );
 }
 
-function finish(run: LabRun, caps: Captures, o: BasicsOptions, t0: number): string {
+function finish(run: LabRun, caps: Captures | readonly Captures[], o: BasicsOptions, t0: number): string {
   let out = '';
   if (o.pcapDir !== undefined) {
-    const files = caps.copyTo(o.pcapDir);
+    const dir = o.pcapDir;
+    const files = (Array.isArray(caps) ? caps : [caps]).flatMap((c: Captures) => c.copyTo(dir));
     out += `\nCaptures (one per link, open them in Wireshark):\n${files.map((f) => `  ${f}`).join('\n')}\n`;
   }
   const seconds = (performance.now() - t0) / 1000;
@@ -251,30 +252,25 @@ export async function runRoute(o: BasicsOptions = {}): Promise<RouteResult> {
         '  node01, node02: ip route add default via 192.168.188.2\n' +
         '  router: ip_forward=1, and no route to 192.168.88.0/24\n',
     );
-    const caps = new Captures(run);
-    await caps.start(run.ifs.map((i) => ({ role: i.role, ifname: i.ifname })));
+    // One capture per attempt: splitting one capture by the wall clock is unreliable, because a
+    // frame's capture timestamp and Date.now() can disagree by more than the gap between attempts.
+    const points = run.ifs.map((i) => ({ role: i.role, ifname: i.ifname }));
     const pingArgv = ['ping', '-c', '1', '-W', '2', ROUTE_TARGET];
     const pingShown = `ping -c 1 ${ROUTE_TARGET}`;
+    const caps1 = new Captures(run);
+    await caps1.start(points);
     const r1 = await show(run, 'node02', ['ip', 'route']);
     const p1 = await show(run, 'node02', pingArgv, pingShown);
-    const split = Date.now() * 1000;
+    const hops1 = arpIcmp(hopsOf(await caps1.stop(), run.macOwners()));
     const add = ['ip', 'route', 'add', `${ROUTE_TARGET}/32`, 'via', '192.168.188.180'];
     await show(run, 'node02', add);
     const r2 = await show(run, 'node02', ['ip', 'route']);
+    const caps2 = new Captures(run, 'after');
+    await caps2.start(points);
     const p2 = await show(run, 'node02', pingArgv, pingShown);
-    const hops = arpIcmp(hopsOf(await caps.stop(), run.macOwners()));
-    const before: RouteAttempt = {
-      routes: r1.out,
-      pingOk: p1.code === 0,
-      ping: p1.out,
-      hops: hops.filter((h) => h.tsUs < split),
-    };
-    const after: RouteAttempt = {
-      routes: r2.out,
-      pingOk: p2.code === 0,
-      ping: p2.out,
-      hops: hops.filter((h) => h.tsUs >= split),
-    };
+    const hops2 = arpIcmp(hopsOf(await caps2.stop(), run.macOwners()));
+    const before: RouteAttempt = { routes: r1.out, pingOk: p1.code === 0, ping: p1.out, hops: hops1 };
+    const after: RouteAttempt = { routes: r2.out, pingOk: p2.code === 0, ping: p2.out, hops: hops2 };
     let out = '\n1. Through the default gateway\n';
     out += formatShown(r1) + formatShown({ ...p1, out: pingLines(p1.out) });
     out += `  frames:\n${formatFrames(before.hops, '    ')}`;
@@ -289,7 +285,7 @@ Look for:
   - That is the seed's 「通过ip匹配路由,找到网关; 根据网关找到mac地址」: routing picks a next hop,
     ARP turns it into a MAC, and the frame goes to that MAC.
 `;
-    out += finish(run, caps, o, t0);
+    out += finish(run, [caps1, caps2], o, t0);
     emit(out);
     ok = true;
     const mac = (role: string): string => run.ifs.find((i) => i.role === role)!.mac;

@@ -12,7 +12,7 @@
  */
 import type { ChildProcess } from 'node:child_process';
 import { copyFileSync, mkdirSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import type { LabRun } from './run.ts';
 import { sleep, waitFor } from './run.ts';
 import { LabError, EXIT_SOFTWARE } from './env.ts';
@@ -40,9 +40,12 @@ export class Captures {
   readonly points: CapturePoint[] = [];
   private readonly procs: ChildProcess[] = [];
   private readonly runRef: LabRun;
+  private readonly suffix: string;
 
-  constructor(run: LabRun) {
+  /** `tag` names a second capture of the same links: files become `<role>-<ifname>-<tag>.pcap`. */
+  constructor(run: LabRun, tag?: string) {
     this.runRef = run;
+    this.suffix = tag === undefined ? '' : `-${tag}`;
   }
 
   /** Starts tcpdump on every given interface; resolves when all of them listen. */
@@ -50,7 +53,7 @@ export class Captures {
     const errs: string[] = [];
     const ready: boolean[] = [];
     for (const [k, pt] of points.entries()) {
-      const file = join(this.runRef.dir, `${pt.role}-${pt.ifname}.pcap`);
+      const file = join(this.runRef.dir, `${pt.role}-${pt.ifname}${this.suffix}.pcap`);
       // -Z root: tcpdump opens the file after dropping privileges otherwise, and the run directory
       // is root's. --immediate-mode: no frame waits in a ring block when we stop it.
       const p = this.runRef.spawn(pt.role, `tcpdump ${pt.ifname}`, 'tcpdump', [
@@ -111,11 +114,11 @@ export class Captures {
     return this.points.map((pt) => ({ ...pt, frames: readPcap(readFileSync(pt.file)).frames }));
   }
 
-  /** Copies the captures to `dir` as `<role>-<ifname>.pcap`; returns the paths. */
+  /** Copies the captures to `dir` under their own names; returns the paths. */
   copyTo(dir: string): string[] {
     mkdirSync(dir, { recursive: true });
     return this.points.map((pt) => {
-      const to = join(dir, `${pt.role}-${pt.ifname}.pcap`);
+      const to = join(dir, basename(pt.file));
       copyFileSync(pt.file, to);
       return to;
     });
