@@ -33,7 +33,11 @@ const COMMANDS: Readonly<Record<string, Command>> = {
   },
   daemon: {
     summary: 'the director: serve virtual services on interfaces (tslvsd), controlled by tslvsadm',
-    run: async (argv, io) => (await import('../daemon/main.ts')).runDaemon(argv, io),
+    run: async (argv, io) => {
+      // Before the daemon's modules load, so the packet path is compiled with these settings.
+      (await import('../daemon/v8tune.ts')).tuneV8ForDatapath();
+      return (await import('../daemon/main.ts')).runDaemon(argv, io);
+    },
   },
   lab: {
     summary: "the seeds' experiments (dr, nat, fullnat, arp, route, sched…) in network namespaces",

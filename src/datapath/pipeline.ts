@@ -328,7 +328,18 @@ export class Pipeline implements PipelineCore {
     this.outPartial = false;
     this.outHdrGrow = 0;
     const r = parseFrame(b, off, len, fi);
-    if (r !== Reason.OK) {
+    if (r !== Reason.OK) return this.notParsed(r);
+    // The common case first; the rest of the dispatch lives in dispatch() so that this function
+    // stays small enough for V8 to inline the whole established-packet path into the receive loop.
+    if (fi.af === 4 && (fi.proto === IPPROTO_TCP || fi.proto === IPPROTO_UDP))
+      return this.inOut4(b, rxIf, rxFlags, cap, now);
+    return this.dispatch(b, rxIf, rxFlags, cap, now);
+  }
+
+  /** process() for a frame parseFrame refused: pass or drop by reason. */
+  private notParsed(r: number): number {
+    const fi = this.fi;
+    {
       if (r === Reason.IPV4_FRAGMENT) {
         // DPVS and tslvs do not reassemble: a fragment for a VIP is dropped and counted, any other
         // passes to the host (the kernel would defragment first, ip_vs_gather_frags).
@@ -339,6 +350,11 @@ export class Pipeline implements PipelineCore {
       if (fi.ethertype === 0x0806) return this.pass(r);
       return this.drop(r);
     }
+  }
+
+  /** process() for every parsed frame but IPv4 TCP and UDP. */
+  private dispatch(b: Uint8Array, rxIf: number, rxFlags: number, cap: number, now: number): number {
+    const fi = this.fi;
     if (fi.ethertype === ETHERTYPE_ARP) return this.arpIn(b, rxIf);
     if (fi.af === 6) return this.v6.process(b, rxIf, rxFlags, cap, now);
     if (fi.af !== 4) return this.pass(Dp.PASS_NOT_IP);
@@ -376,10 +392,34 @@ export class Pipeline implements PipelineCore {
 
   // ---------------------------------------------------------------- TCP / UDP / SCTP
 
+  /**
+   * ip_vs_in / ip_vs_out for IPv4 TCP, UDP and SCTP. The established client packet (a conn found,
+   * not a SYN or INIT, its dest available) goes straight to in4; everything else to inOut4Slow.
+   */
   private inOut4(b: Uint8Array, rxIf: number, rxFlags: number, cap: number, now: number): number {
     const fi = this.fi;
+    const cid = this.conns4.lookupIn(fi.proto, fi.saddr, fi.sport, fi.daddr, fi.dport);
+    if (
+      cid >= 0 &&
+      (fi.proto === IPPROTO_UDP || (fi.proto === IPPROTO_TCP && (fi.tcpFlags & TCP_FLAG_SYN) === 0))
+    ) {
+      const d = this.destOf(cid);
+      if (d === undefined || (d.flags & DestFlag.AVAILABLE) !== 0)
+        return this.in4(b, cid, d, rxFlags, cap, rxIf, now);
+    }
+    return this.inOut4Slow(b, cid, rxIf, rxFlags, cap, now);
+  }
+
+  private inOut4Slow(
+    b: Uint8Array,
+    cid: number,
+    rxIf: number,
+    rxFlags: number,
+    cap: number,
+    now: number,
+  ): number {
+    const fi = this.fi;
     const t = this.conns4;
-    let cid = t.lookupIn(fi.proto, fi.saddr, fi.sport, fi.daddr, fi.dport);
     if (cid < 0) {
       // ip_vs_out: a reply from a real server (NAT / FullNAT), found by the real-server tuple.
       const oid = t.lookupOut(fi.proto, fi.saddr, fi.sport, fi.daddr, fi.dport);
@@ -403,24 +443,22 @@ export class Pipeline implements PipelineCore {
     }
     if (cid >= 0) {
       const d = this.destOf(cid);
-      if (d !== undefined && (d.flags & DestFlag.AVAILABLE) === 0) {
-        // The dest was deleted: expire_nodest_conn lets the packet be rescheduled, else drop.
-        if (this.connSettings.expireNodestConn === 0) return this.drop(Dp.DEST_UNAVAILABLE);
-        t.expireNow(cid, now);
-        cid = -1;
-      }
+      if (d === undefined || (d.flags & DestFlag.AVAILABLE) !== 0)
+        return this.in4(b, cid, d, rxFlags, cap, rxIf, now);
+      // The dest was deleted: expire_nodest_conn lets the packet be rescheduled, else drop.
+      if (this.connSettings.expireNodestConn === 0) return this.drop(Dp.DEST_UNAVAILABLE);
+      t.expireNow(cid, now);
     }
-    if (cid < 0) {
-      const svc = this.services.find4(fi.proto, fi.daddr, fi.dport, 0);
-      if (svc === null) return this.pass(Dp.PASS_NOT_VIP);
-      if (!this.mayStartConn(b, newConnPkt)) return this.drop(Dp.NO_CONN_NOT_SYN);
-      cid = this.schedule4(svc, now);
-      if (cid < 0) {
-        if (cid === NO_DEST) return this.leave4(b, rxIf, cap);
-        return this.drop(this.lastReason);
-      }
+    // No usable conn: a new one, if a service takes this packet.
+    const svc = this.services.find4(fi.proto, fi.daddr, fi.dport, 0);
+    if (svc === null) return this.pass(Dp.PASS_NOT_VIP);
+    if (!this.mayStartConn(b, newConnPkt)) return this.drop(Dp.NO_CONN_NOT_SYN);
+    const nid = this.schedule4(svc, now);
+    if (nid < 0) {
+      if (nid === NO_DEST) return this.leave4(b, rxIf, cap);
+      return this.drop(this.lastReason);
     }
-    return this.in4(b, cid, rxFlags, cap, rxIf, now);
+    return this.in4(b, nid, this.destOf(nid), rxFlags, cap, rxIf, now);
   }
 
   /** is_new_conn: a TCP SYN or an SCTP INIT. */
@@ -628,17 +666,27 @@ export class Pipeline implements PipelineCore {
   }
 
   /** A client packet of conn `cid`: stats, state, timer, then the transmit of its method. */
-  private in4(b: Uint8Array, cid: number, rxFlags: number, cap: number, rxIf: number, now: number): number {
+  private in4(
+    b: Uint8Array,
+    cid: number,
+    dest: Dest | undefined,
+    rxFlags: number,
+    cap: number,
+    rxIf: number,
+    now: number,
+  ): number {
     const fi = this.fi;
     const t = this.conns4;
-    const dest = this.destOf(cid);
     if (dest !== undefined) addStats(dest, this.services.total, fi.l3len, true);
-    this.stateTransition(b, cid, Dir.INPUT);
+    // The forwarding method and ONE_PACKET are fixed for a conn's life; read them once.
+    const flags = t.getFlags(cid);
+    if (fi.proto === IPPROTO_TCP) tcpStateTransition(t, cid, Dir.INPUT, fi.tcpFlags);
+    else this.stateTransition(b, cid, Dir.INPUT);
     t.incInPkts(cid);
     t.put(cid, now);
     const partial = (rxFlags & RxFlag.CSUM_PARTIAL) !== 0;
     let v: number;
-    switch (t.getFlags(cid) & FWD_MASK) {
+    switch (flags & FWD_MASK) {
       case Fwd.MASQ:
         v = this.xmitNat4(b, cid, partial, rxFlags, cap, rxIf);
         break;
@@ -655,7 +703,7 @@ export class Pipeline implements PipelineCore {
         break;
     }
     // ip_vs_conn_put: a one-packet conn (never hashed) ends with its packet.
-    if ((t.getFlags(cid) & ConnFlag.ONE_PACKET) !== 0) t.expireNow(cid, now);
+    if ((flags & ConnFlag.ONE_PACKET) !== 0) t.expireNow(cid, now);
     return v;
   }
 
