@@ -11,7 +11,9 @@
  * - Two chained hash indexes: "in" by the client side <proto, caddr, cport, vaddr, vport> (packets
  *   from clients, and persistence templates), "out" by the real-server side <proto, daddr, dport,
  *   laddr, lport> (NAT/FullNAT replies). New entries go to the chain head, so like the kernel's
- *   hlist the newest of two equal keys is found first.
+ *   hlist the newest of two equal keys is found first. The two indexes' heads are interleaved in
+ *   one array, and a DR/TUN conn's out key hashes to its in bucket, so a new conn of those methods
+ *   touches one bucket line (the kernel has one table for both directions for the same reason).
  * - Expiry on an injected clock: a hashed timing wheel with intrusive int32 links. Refreshing a
  *   conn to a later time only stores the new time; the wheel re-files it when it reaches the old
  *   slot. So put() on an established conn is an add, a compare and a store.
@@ -203,8 +205,13 @@ export class ConnTable {
   // Hash indexes: heads per bucket holding id + 1 (0 = none), so a zero-filled array is an empty
   // index and untouched pages cost no memory.
   private readonly bucketMask: number;
-  private readonly inHead: Int32Array;
-  private readonly outHead: Int32Array;
+  /**
+   * Both indexes' chain heads, interleaved: bucket h's in-head at [2h], its out-head at [2h + 1].
+   * The out key is hashed with the reply's destination first (local side, then remote side), so for
+   * a DR or TUN conn, whose out key is the in key turned around, both heads share one bucket and
+   * one cache line: a new conn's lookups and inserts touch one line, not two.
+   */
+  private readonly heads: Int32Array;
   // Timing wheel: per slot a circular doubly linked list through a sentinel node. Node n < max is
   // conn n; node max + s is slot s's sentinel, whose [prev, next] are wheel[2s], wheel[2s + 1].
   private readonly slotMask: number;
@@ -255,8 +262,7 @@ export class ConnTable {
     this.coldI = new Int32Array(cold);
     const buckets = nextPow2(Math.max(16, max));
     this.bucketMask = buckets - 1;
-    this.inHead = new Int32Array(buckets);
-    this.outHead = new Int32Array(buckets);
+    this.heads = new Int32Array(buckets * 2);
     this.slotMask = slots - 1;
     this.wheel = new Int32Array(slots * 2);
     for (let s = 0; s < slots; s++) this.wheel[s * 2] = this.wheel[s * 2 + 1] = max + s;
@@ -264,7 +270,7 @@ export class ConnTable {
 
   /** Bytes per entry at full capacity: hot and cold records plus both hash indexes' heads. */
   get bytesPerEntry(): number {
-    const b = this.u32.byteLength + this.coldU.byteLength + this.inHead.byteLength + this.outHead.byteLength;
+    const b = this.u32.byteLength + this.coldU.byteLength + this.heads.byteLength;
     return b / this.maxEntries;
   }
 
@@ -410,11 +416,11 @@ export class ConnTable {
     return this.keyHash(
       this.protoOf(id),
       u,
-      this.addrOff(id, dst ? ConnAddr.D : ConnAddr.V),
-      dst ? this.dportOf(id) : this.vportOf(id),
-      u,
       this.addrOff(id, ConnAddr.L),
       this.lportOf(id),
+      u,
+      this.addrOff(id, dst ? ConnAddr.D : ConnAddr.V),
+      dst ? this.dportOf(id) : this.vportOf(id),
     );
   }
 
@@ -422,13 +428,13 @@ export class ConnTable {
   private hashConn(id: number): boolean {
     const f = this.getFlags(id);
     if ((f & ConnFlag.HASHED) !== 0) return false;
-    let h = this.inBucket(id);
-    this.i32[id * this.sw + R_IN_NEXT] = this.inHead[h];
-    this.inHead[h] = id + 1;
+    let h = this.inBucket(id) * 2;
+    this.i32[id * this.sw + R_IN_NEXT] = this.heads[h];
+    this.heads[h] = id + 1;
     if ((f & ConnFlag.TEMPLATE) === 0) {
-      h = this.outBucket(id);
-      this.coldI[id * COLD_WORDS + C_OUT_NEXT] = this.outHead[h];
-      this.outHead[h] = id + 1;
+      h = this.outBucket(id) * 2 + 1;
+      this.coldI[id * COLD_WORDS + C_OUT_NEXT] = this.heads[h];
+      this.heads[h] = id + 1;
     }
     this.setFlags(id, f | ConnFlag.HASHED);
     return true;
@@ -438,14 +444,14 @@ export class ConnTable {
   private unhashConn(id: number): boolean {
     const f = this.getFlags(id);
     if ((f & ConnFlag.HASHED) === 0) return false;
-    ConnTable.chainRemove(this.inHead, this.i32, this.sw, R_IN_NEXT, this.inBucket(id), id);
+    ConnTable.chainRemove(this.heads, this.i32, this.sw, R_IN_NEXT, this.inBucket(id) * 2, id);
     if ((f & ConnFlag.TEMPLATE) === 0)
-      ConnTable.chainRemove(this.outHead, this.coldI, COLD_WORDS, C_OUT_NEXT, this.outBucket(id), id);
+      ConnTable.chainRemove(this.heads, this.coldI, COLD_WORDS, C_OUT_NEXT, this.outBucket(id) * 2 + 1, id);
     this.setFlags(id, f & ~ConnFlag.HASHED);
     return true;
   }
 
-  /** Unlink `id` from bucket h; its chain link is next[id * stride + at]. */
+  /** Unlink `id` from the chain whose head is head[h]; its link is next[id * stride + at]. */
   private static chainRemove(
     head: Int32Array,
     next: Int32Array,
@@ -495,7 +501,7 @@ export class ConnTable {
     const u16 = this.u16;
     const u8 = this.u8;
     const i32 = this.i32;
-    for (let e = this.inHead[this.hash4(proto, caddr, cport, vaddr, vport)]; e !== 0;) {
+    for (let e = this.heads[this.hash4(proto, caddr, cport, vaddr, vport) * 2]; e !== 0;) {
       const r = (e - 1) * SW4;
       if (
         u16[(r + R_PORTS) * 2] === cport &&
@@ -523,7 +529,7 @@ export class ConnTable {
     daddr >>>= 0;
     const u32 = this.u32;
     const u16 = this.u16;
-    for (let e = this.outHead[this.hash4(proto, saddr, sport, daddr, dport)]; e !== 0;) {
+    for (let e = this.heads[this.hash4(proto, daddr, dport, saddr, sport) * 2 + 1]; e !== 0;) {
       const id = e - 1;
       const r = id * SW4;
       e = this.coldI[id * COLD_WORDS + C_OUT_NEXT];
@@ -548,7 +554,7 @@ export class ConnTable {
     vaddr >>>= 0;
     const u32 = this.u32;
     const u16 = this.u16;
-    for (let e = this.inHead[this.hash4(proto, caddr, 0, vaddr, vport)]; e !== 0;) {
+    for (let e = this.heads[this.hash4(proto, caddr, 0, vaddr, vport) * 2]; e !== 0;) {
       const r = (e - 1) * SW4;
       if (
         u16[(r + R_PORTS) * 2] === 0 &&
@@ -624,8 +630,8 @@ export class ConnTable {
     const kb = this.kb;
     loadWords(ka, 0, s, sOff);
     loadWords(kb, 0, d, dOff);
-    const h = this.keyHash(proto, ka, 0, sport, kb, 0, dport);
-    for (let e = this.outHead[h]; e !== 0;) {
+    const h = this.keyHash(proto, kb, 0, dport, ka, 0, sport);
+    for (let e = this.heads[h * 2 + 1]; e !== 0;) {
       const id = e - 1;
       e = this.coldI[id * COLD_WORDS + C_OUT_NEXT];
       if (
@@ -653,7 +659,7 @@ export class ConnTable {
     const ka = this.ka;
     const kb = this.kb;
     const wantNoCport = cport === 0;
-    for (let e = this.inHead[this.keyHash(proto, ka, 0, cport, kb, 0, vport)]; e !== 0;) {
+    for (let e = this.heads[this.keyHash(proto, ka, 0, cport, kb, 0, vport) * 2]; e !== 0;) {
       const id = e - 1;
       e = this.i32[id * this.sw + R_IN_NEXT];
       if (this.cportOf(id) !== cport || this.vportOf(id) !== vport || this.protoOf(id) !== proto) continue;
