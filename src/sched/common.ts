@@ -47,26 +47,25 @@ export function mulGt(a: number, b: number, c: number, d: number): boolean {
  */
 export function wlcLeast(dests: readonly Dest[]): Dest | null {
   const n = dests.length;
-  let i = 0;
   let least: Dest | null = null;
-  for (; i < n; i++) {
-    const d = dests[i];
-    if ((d.flags & F_OVERLOAD) === 0 && d.weight > 0) {
-      least = d;
-      break;
-    }
-  }
-  if (least === null) return null;
-  let loh = connOverhead(least);
-  for (i++; i < n; i++) {
+  // The least dest's overhead and weight, kept in locals: the loop then reads each dest once.
+  let loh = 0;
+  let lw = 0;
+  for (let i = 0; i < n; i++) {
     const d = dests[i];
     if ((d.flags & F_OVERLOAD) !== 0) continue;
-    const doh = connOverhead(d);
-    // ip_vs_wlc_schedule: loh * dest.weight > doh * least.weight, as 64-bit products
-    if (mulGt(loh, d.weight, doh, least.weight)) {
-      least = d;
-      loh = doh;
+    const w = d.weight;
+    if (least === null) {
+      if (w <= 0) continue;
+    } else {
+      const doh = ((d.activeConns << 8) + d.inactConns) | 0;
+      // ip_vs_wlc_schedule: loh * dest.weight > doh * least.weight, as 64-bit products
+      // Overheads are C ints (|x| < 2^31): with both weights under 2^22 the products are exact.
+      if ((w | lw) < 0x400000 ? loh * w <= doh * lw : !mulGt(loh, w, doh, lw)) continue;
     }
+    least = d;
+    loh = ((d.activeConns << 8) + d.inactConns) | 0;
+    lw = w;
   }
   return least;
 }

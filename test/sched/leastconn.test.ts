@@ -1,7 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { mulGt } from '../../src/sched/common.ts';
+import { mulGt, wlcLeast } from '../../src/sched/common.ts';
+import type { Dest } from '../../src/model/dest.ts';
+import { DestFlag } from '../../src/model/flags.ts';
 import { Lab } from './helpers.ts';
 
 // Goldens in this file are hand-derived from ip_vs_{lc,wlc,sed,nq,fo,ovf,twos}.c with the steps in
@@ -192,4 +194,44 @@ test('twos: the final product wraps at 32 bits like the kernel int arithmetic', 
   lab.conns('A', 10000); // 100 * 2,560,000 fits: B is less loaded
   lab.env.draws.push(0, 150);
   assert.equal(lab.picks(1), 'B');
+});
+
+test('property: wlcLeast equals a BigInt reference of ip_vs_wlc_schedule, for any weights and counts', () => {
+  const dest = fc.record({
+    weight: fc.oneof(fc.integer({ min: 0, max: 5 }), fc.integer({ min: 0, max: 2 ** 31 - 1 })),
+    active: fc.oneof(fc.integer({ min: 0, max: 9 }), fc.integer({ min: 0, max: 2 ** 24 })),
+    inact: fc.integer({ min: 0, max: 2 ** 20 }),
+    overloaded: fc.boolean(),
+  });
+  fc.assert(
+    fc.property(fc.array(dest, { maxLength: 12 }), (ds) => {
+      const dests = ds.map(
+        (d, i) =>
+          ({
+            id: i,
+            weight: d.weight,
+            activeConns: d.active,
+            inactConns: d.inact,
+            flags: d.overloaded ? DestFlag.OVERLOAD : DestFlag.AVAILABLE,
+          }) as unknown as Dest,
+      );
+      // The kernel: first non-overloaded dest with weight > 0, then any later non-overloaded dest
+      // with loh * w > doh * lw in 64-bit arithmetic (overhead = (active << 8) + inactive, a C int).
+      const oh = (d: (typeof ds)[number]) => BigInt(((d.active << 8) + d.inact) | 0);
+      let want = -1;
+      for (let i = 0; i < ds.length; i++) {
+        const d = ds[i];
+        if (d.overloaded) continue;
+        if (want < 0) {
+          if (d.weight > 0) want = i;
+          continue;
+        }
+        const l = ds[want];
+        if (oh(l) * BigInt(d.weight) > oh(d) * BigInt(l.weight)) want = i;
+      }
+      const got = wlcLeast(dests);
+      assert.equal(got === null ? -1 : got.id, want);
+    }),
+    { numRuns: 2000 },
+  );
 });
