@@ -58,6 +58,8 @@ export class Director {
   /** A small buffer for frames we originate (ARP requests, gratuitous ARP). */
   private readonly ctlBuf = new Uint8Array(64 * 64);
   private readonly ctlMeta = new Int32Array(64 * Meta.STRIDE);
+  /** Send descriptors for the segments of a software-segmented GSO frame (Verdict.TX_SEGS). */
+  private readonly segMeta = new Int32Array(1024 * Meta.STRIDE);
   private readonly garpCount: number;
   private announced = new Set<number>();
   /** Frames the receive path skipped before the pipeline (ours going out, truncated). */
@@ -119,11 +121,19 @@ export class Director {
       if (rx.vnet === true) {
         if ((meta[m + Meta.VNET_FLAGS] & VnetFlag.NEEDS_CSUM) !== 0)
           rxFlags |= RxFlag.CSUM_PARTIAL | RxFlag.KEEP_PARTIAL;
-        if ((meta[m + Meta.VNET_GSO_TYPE] & ~VnetGso.ECN) !== VnetGso.NONE) rxFlags |= RxFlag.GSO;
+        if ((meta[m + Meta.VNET_GSO_TYPE] & ~VnetGso.ECN) !== VnetGso.NONE) {
+          rxFlags |= RxFlag.GSO;
+          pipe.rxGsoSize = meta[m + Meta.VNET_GSO_SIZE];
+        }
       } else if ((status & TpStatus.CSUMNOTREADY) !== 0) {
         rxFlags = RxFlag.CSUM_PARTIAL;
       }
       const v = pipe.process(buf, off, len, rx.io.slotSize, rx.index, rxFlags, now);
+      pipe.rxGsoSize = 0;
+      if (v === Verdict.TX_SEGS) {
+        this.sendSegments(buf);
+        continue;
+      }
       if (v === Verdict.TX || v === Verdict.REPLY) {
         const t = this.tx[pipe.outIf - 1];
         if (t === undefined) continue;
@@ -144,6 +154,27 @@ export class Director {
     }
     this.flush(buf);
     this.sendPendingArp();
+  }
+
+  /**
+   * The segments of one super-frame (TUN mode, software GSO), out of the pipeline's own buffer.
+   * What the batch queued before them goes first, so a flow's packets keep their order.
+   */
+  private sendSegments(buf: Uint8Array): void {
+    const pipe = this.pipeline;
+    const ifi = this.ifByIndex(pipe.outIf);
+    if (ifi === undefined) return;
+    this.flush(buf);
+    const n = pipe.segCount;
+    const sm = this.segMeta;
+    for (let k = 0; k < n; k++) {
+      const e = k * Meta.STRIDE;
+      for (let j = 0; j < Meta.STRIDE; j++) sm[e + j] = 0;
+      sm[e + Meta.OFF] = k * pipe.segSlot;
+      sm[e + Meta.LEN] = pipe.segLens[k];
+    }
+    const sent = ifi.io.send(pipe.segBuf, sm, 0, n);
+    if (sent < n) this.txErrors += n - sent;
   }
 
   private flush(buf: Uint8Array): void {

@@ -31,6 +31,7 @@ import type { SchedPacket } from '../sched/types.ts';
 import { newSchedPacket } from '../sched/types.ts';
 import { u16, u32 } from '../wire/bytes.ts';
 import { csumCompletePartial, csumReplace16 } from '../wire/checksum.ts';
+import { tcpSegmentV4 } from '../xmit/gso.ts';
 import {
   IPPROTO_ICMP,
   IPPROTO_SCTP,
@@ -201,6 +202,16 @@ export class Pipeline implements PipelineCore {
   private readonly fi = new FrameInfo();
   private readonly sp: SchedPacket = newSchedPacket();
   private readonly cparam: ConnParam = newConnParam();
+  /**
+   * Software GSO for TUN (Verdict.TX_SEGS): the segments of the last super-frame, segment k at
+   * segBuf[k * segSlot], segLens[k] bytes. `rxGsoSize` is the super-frame's gso_size, set by the
+   * I/O layer before process() (0 if none).
+   */
+  rxGsoSize = 0;
+  readonly segBuf = new Uint8Array(SEG_BUF);
+  readonly segLens = new Int32Array(SEG_MAX);
+  segCount = 0;
+  segSlot = 0;
   private readonly tun = newTunnelParams();
   private tunId = 0;
   private readonly lports: LportSpace;
@@ -889,8 +900,12 @@ export class Pipeline implements PipelineCore {
     const overhead =
       dest.tunType === TunType.GUE ? 32 : dest.tunType === TunType.GRE ? (dest.tunFlags & 1 ? 28 : 24) : 20;
     // A GSO super-frame cannot be described inside a tunnel by virtio_net_hdr (no IPXIP GSO
-    // type): it is counted and dropped rather than sent broken (docs/director.md, offloads).
-    if ((rxFlags & RxFlag.GSO) !== 0) return this.drop(Dp.GSO_TUNNEL);
+    // type): a TCP one is segmented here, anything else is counted and dropped rather than sent
+    // broken (docs/director.md, offloads).
+    if ((rxFlags & RxFlag.GSO) !== 0) {
+      if (fi.proto !== IPPROTO_TCP || this.rxGsoSize <= 0) return this.drop(Dp.GSO_TUNNEL);
+      return this.xmitTunnelSegs4(b, cid, dest, rxFlags, cap, overhead);
+    }
     const v = this.route4(b, daddr, rxFlags, cap, overhead, 0);
     if (v !== CONTINUE) return v;
     if ((rxFlags & RxFlag.CSUM_PARTIAL) !== 0) this.completeCsum(b);
@@ -904,12 +919,7 @@ export class Pipeline implements PipelineCore {
     p.sport = 49152 + ((Math.imul(fi.saddr ^ (fi.sport << 16) ^ fi.dport, 0x9e3779b1) >>> 18) % 16384);
     p.dport = dest.tunPort;
     p.csumStart = -1;
-    const n =
-      dest.tunType === TunType.GUE
-        ? gueEncapV4(b, fi.ethOff, fi.l3off, fi.l3len, cap, p)
-        : dest.tunType === TunType.GRE
-          ? greEncapV4(b, fi.ethOff, fi.l3off, fi.l3len, cap, p)
-          : ipipEncapV4(b, fi.ethOff, fi.l3off, fi.l3len, cap, p);
+    const n = this.encap4(b, fi.ethOff, fi.l3off, fi.l3len, cap, dest.tunType);
     if (n < 0) return this.drop(Dp.NO_ROOM);
     setMacs(b, fi.ethOff, hop.dstMac, hop.srcMac);
     this.outIf = hop.ifindex;
@@ -917,6 +927,73 @@ export class Pipeline implements PipelineCore {
     this.counters[Dp.TX]++;
     this.lastReason = Dp.TX;
     return Verdict.TX;
+  }
+
+  private encap4(
+    b: Uint8Array,
+    ethOff: number,
+    l3off: number,
+    l3len: number,
+    cap: number,
+    type: number,
+  ): number {
+    const p = this.tun;
+    return type === TunType.GUE
+      ? gueEncapV4(b, ethOff, l3off, l3len, cap, p)
+      : type === TunType.GRE
+        ? greEncapV4(b, ethOff, l3off, l3len, cap, p)
+        : ipipEncapV4(b, ethOff, l3off, l3len, cap, p);
+  }
+
+  /**
+   * ip_vs_tunnel_xmit for a TCP GSO super-frame: the route and TTL checks once, then the frame is
+   * segmented in software (tcp_gso_segment) into segBuf — at the gso_size the sender chose, or
+   * smaller if the tunnel header would push a segment past the route's MTU — and each segment is
+   * wrapped in its own outer header with its own identification.
+   */
+  private xmitTunnelSegs4(
+    b: Uint8Array,
+    cid: number,
+    dest: Dest,
+    rxFlags: number,
+    cap: number,
+    overhead: number,
+  ): number {
+    const fi = this.fi;
+    const hop = this.hop;
+    const v = this.route4(b, this.conns4.daddr4(cid), rxFlags, cap, overhead, 0);
+    if (v !== CONTINUE) return v;
+    const doff = (b[fi.l4off + 12] >>> 4) * 4;
+    const mss = Math.min(this.rxGsoSize, hop.mtu - overhead - (fi.l4off - fi.l3off) - doff);
+    const seg = this.segBuf;
+    const slot = (fi.l4off - fi.ethOff + doff + mss + SEG_ROOM + 63) & ~63;
+    const n = tcpSegmentV4(b, fi.ethOff, fi.l3off, fi.l4off, fi.l3len, mss, seg, slot, SEG_MAX, this.segLens);
+    if (n < 0) return this.drop(Dp.NO_ROOM);
+    const p = this.tun;
+    p.src = hop.saddr;
+    p.dst = this.conns4.daddr4(cid);
+    p.pmtuDisc = this.settings.pmtuDisc;
+    p.tunFlags = dest.tunFlags;
+    p.sport = 49152 + ((Math.imul(fi.saddr ^ (fi.sport << 16) ^ fi.dport, 0x9e3779b1) >>> 18) % 16384);
+    p.dport = dest.tunPort;
+    p.csumStart = -1;
+    const l3rel = fi.l3off - fi.ethOff;
+    for (let k = 0; k < n; k++) {
+      const o = k * slot;
+      p.id = this.tunId = (this.tunId + 1) & 0xffff;
+      const len = this.encap4(seg, o, o + l3rel, this.segLens[k] - l3rel, slot, dest.tunType);
+      if (len < 0) return this.drop(Dp.NO_ROOM);
+      setMacs(seg, o, hop.dstMac, hop.srcMac);
+      this.segLens[k] = len;
+    }
+    this.segCount = n;
+    this.segSlot = slot;
+    this.outIf = hop.ifindex;
+    this.outLen = 0;
+    this.counters[Dp.GSO_SEGMENTED]++;
+    this.counters[Dp.TX]++;
+    this.lastReason = Dp.TX;
+    return Verdict.TX_SEGS;
   }
 
   /**
@@ -1093,6 +1170,11 @@ export class Pipeline implements PipelineCore {
 
 const CONTINUE = -1;
 const NO_DEST = -2;
+/** Software GSO (TUN): the segment buffer (a 64 KiB super-frame cut to 536-byte segments fits). */
+const SEG_BUF = 256 * 1024;
+const SEG_MAX = 1024;
+/** Room per segment beyond its own bytes: the largest tunnel header (GUE with checksum) and more. */
+const SEG_ROOM = 64;
 const FAILED = -3;
 
 /** ip_vs_in_stats / ip_vs_out_stats: the dest, its service and the total. */

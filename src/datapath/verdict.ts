@@ -14,6 +14,11 @@ export const Verdict = {
   PASS: 2,
   /** A locally generated answer (ICMP error, echo reply) replaced the frame; send it out of `outIf`. */
   REPLY: 3,
+  /**
+   * The frame was a GSO super-frame segmented in software (TUN mode): send the `segCount` frames
+   * at segBuf[k * segSlot] (segLens[k] bytes each) out of `outIf`, in order. The input is spent.
+   */
+  TX_SEGS: 4,
 } as const;
 export type Verdict = (typeof Verdict)[keyof typeof Verdict];
 
@@ -35,6 +40,7 @@ const DP_NAMES = [
   'PORT_ZERO_NOT_PERSISTENT',
   'UNSUPPORTED',
   'GSO_TUNNEL',
+  'GSO_SEGMENTED',
   'TX',
   'REPLY',
 ] as const;

@@ -136,13 +136,13 @@ export class Lab {
     });
   }
 
-  /** Runs one frame through the pipeline in a 2 KiB slot; returns the verdict and the output. */
+  /** Runs one frame through the pipeline in a 2 KiB slot (or a larger one for a bigger frame). */
   run(
     frame: Uint8Array,
     rxIf = 1,
     rxFlags = 0,
   ): { verdict: number; out: Uint8Array; outIf: number; reason: number } {
-    const slot = new Uint8Array(2048);
+    const slot = new Uint8Array(Math.max(2048, frame.length + 256));
     slot.set(frame);
     const verdict = this.pipe.process(slot, 0, frame.length, slot.length, rxIf, rxFlags, this.now);
     return {
