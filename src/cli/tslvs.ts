@@ -39,6 +39,10 @@ const COMMANDS: Readonly<Record<string, Command>> = {
       return (await import('../daemon/main.ts')).runDaemon(argv, io);
     },
   },
+  status: {
+    summary: "a running daemon's counters: drops by reason, passes, transmits, per-port socket stats",
+    run: async (argv, io) => (await import('./status.ts')).runStatus(argv, io),
+  },
   lab: {
     summary: "the seeds' experiments (dr, nat, fullnat, arp, route, sched…) in network namespaces",
     run: async (argv, io) => (await import('../lab/main.ts')).runLab(argv, io),
