@@ -150,6 +150,7 @@ const MS = 1000;
 
 /** What the IPv6 path (pipeline6.ts) shares with the pipeline: tables, counters, transmit tail. */
 export interface PipelineCore {
+  readonly onInPacket: ((t: ConnTable, cid: number, pkts: number) => void) | null;
   readonly services: ServiceTable;
   readonly settings: PipelineSettings;
   readonly connSettings: ConnSettings;
@@ -180,6 +181,12 @@ export class Pipeline implements PipelineCore {
   readonly timeouts: Timeouts;
   /** Per-reason counters (wire reasons, then Dp reasons). */
   readonly counters = new Float64Array(COUNTER_COUNT);
+
+  /**
+   * Called for every client packet of a conn, with the conn's table, id and new in_pkts count
+   * (ip_vs_in's `ip_vs_sync_conn(ipvs, cp, pkts)`): set while a sync master runs, else null.
+   */
+  onInPacket: ((t: ConnTable, cid: number, pkts: number) => void) | null = null;
 
   // Result of the last process() call.
   outIf = 0;
@@ -693,7 +700,9 @@ export class Pipeline implements PipelineCore {
     const flags = t.getFlags(cid);
     if (fi.proto === IPPROTO_TCP) tcpStateTransition(t, cid, Dir.INPUT, fi.tcpFlags);
     else this.stateTransition(b, cid, Dir.INPUT);
-    t.incInPkts(cid);
+    const pkts = t.incInPkts(cid);
+    // ip_vs_in: a sync master hears of every client packet after the state transition.
+    if (this.onInPacket !== null) this.onInPacket(t, cid, pkts);
     t.put(cid, now);
     const partial = (rxFlags & RxFlag.CSUM_PARTIAL) !== 0;
     let v: number;

@@ -302,7 +302,8 @@ export class Path6 {
     const dest = this.destOf(cid);
     if (dest !== undefined) this.p.addStats(dest, fi.l3len, true);
     this.stateTransition(b, cid, Dir.INPUT);
-    t.incInPkts(cid);
+    const pkts = t.incInPkts(cid);
+    if (this.p.onInPacket !== null) this.p.onInPacket(t, cid, pkts);
     t.put(cid, now);
     const partial = (rxFlags & RxFlag.CSUM_PARTIAL) !== 0;
     const fwd = t.getFlags(cid) & FWD_MASK;
