@@ -16,6 +16,7 @@ import { Timeouts } from '../conn/timeouts.ts';
 import { arpWriteGratuitous, arpWriteRequest } from '../wire/arp.ts';
 import { Meta, PacketType, TpStatus, VnetFlag, VnetGso } from '../io/types.ts';
 import type { FrameIO } from '../io/types.ts';
+import { NeighQueue } from './neighq.ts';
 
 export interface DirectorIf extends RouterIf {
   io: FrameIO;
@@ -60,6 +61,12 @@ export class Director {
   private readonly ctlMeta = new Int32Array(64 * Meta.STRIDE);
   /** Send descriptors for the segments of a software-segmented GSO frame (Verdict.TX_SEGS). */
   private readonly segMeta = new Int32Array(1024 * Meta.STRIDE);
+  /** Frames waiting for their next hop's MAC (neigh_resolve_output's queue). */
+  readonly neighQ = new NeighQueue();
+  private readonly sendHeld = (ifindex: number, buf: Uint8Array, meta: Int32Array, k: number): void => {
+    const ifi = this.ifByIndex(ifindex);
+    if (ifi === undefined || ifi.io.send(buf, meta, k, 1) < 1) this.txErrors++;
+  };
   private readonly garpCount: number;
   private announced = new Set<number>();
   /** Frames the receive path skipped before the pipeline (ours going out, truncated). */
@@ -80,6 +87,7 @@ export class Director {
       lblcrExpirationMs: 86_400_000,
     });
     this.router = new Router(o.ifs, o.routes, new NeighCache());
+    this.router.queueUnresolved = true;
     this.pipeline = new Pipeline({
       services: this.services,
       net: this.router,
@@ -128,8 +136,27 @@ export class Director {
       } else if ((status & TpStatus.CSUMNOTREADY) !== 0) {
         rxFlags = RxFlag.CSUM_PARTIAL;
       }
+      this.router.unresolvedNh = -1;
       const v = pipe.process(buf, off, len, rx.io.slotSize, rx.index, rxFlags, now);
       pipe.rxGsoSize = 0;
+      if (this.router.unresolvedNh >= 0 && (v === Verdict.TX || v === Verdict.TX_SEGS)) {
+        // The next hop is still being resolved: the frame waits for the answer (segments of a
+        // GSO frame are not held; the sender retransmits them).
+        if (v === Verdict.TX)
+          this.neighQ.hold(
+            pipe.outIf,
+            this.router.unresolvedNh,
+            buf,
+            pipe.outOff,
+            pipe.outLen,
+            pipe.outPartial ? meta : null,
+            m,
+            pipe.outHdrGrow,
+            now,
+          );
+        else this.neighQ.dropped++;
+        continue;
+      }
       if (v === Verdict.TX_SEGS) {
         this.sendSegments(buf);
         continue;
@@ -152,6 +179,8 @@ export class Director {
         t.count++;
       }
     }
+    // Held frames whose answer came in this batch go first: they are older than what is queued.
+    if (this.neighQ.count !== 0) this.neighQ.drain(this.router.neigh, now, this.sendHeld);
     this.flush(buf);
     this.sendPendingArp();
   }
@@ -230,9 +259,8 @@ export class Director {
   }
 
   /**
-   * Resolves every real server's next hop ahead of traffic. The kernel would hold the first
-   * packets in the neighbour queue while ARP runs; tslvs has no such queue (the frame lives in a
-   * receive slot), so it asks as soon as a dest appears and the first SYN finds the MAC known.
+   * Resolves every real server's next hop ahead of traffic, so the first SYN usually finds the
+   * MAC known rather than waiting in the neighbour queue.
    */
   primeNeighbours(): void {
     this.router.now = this.now();
@@ -248,6 +276,7 @@ export class Director {
     this.router.now = now;
     this.pipeline.tick(now);
     this.router.neigh.gc(now);
+    this.neighQ.drain(this.router.neigh, now, this.sendHeld);
     this.sendPendingArp();
   }
 
@@ -261,6 +290,9 @@ export class Director {
     out.LARGEST_TRUNCATED = this.largestTruncated;
     out.TX_ERRORS = this.txErrors;
     out.NEIGH_UNRESOLVED = this.router.neigh.unresolved;
+    out.NEIGH_QUEUED = this.neighQ.held;
+    out.NEIGH_QUEUE_SENT = this.neighQ.sent;
+    out.NEIGH_QUEUE_DROPS = this.neighQ.dropped;
     out.CONNS = this.pipeline.conns4.count + this.pipeline.conns6.count;
     return out;
   }

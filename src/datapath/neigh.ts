@@ -123,6 +123,17 @@ export class NeighCache {
     this.pending.push(ifindex, ip >>> 0);
   }
 
+  /** The MAC known for `ip` on `ifindex` (REACHABLE or STALE), or -1; no probe, no side effect. */
+  peek(ifindex: number, ip: number): number {
+    const e = this.map.get(NeighCache.key(ifindex, ip));
+    return e !== undefined && (e.state === NeighState.REACHABLE || e.state === NeighState.STALE) ? e.mac : -1;
+  }
+
+  /** Whether resolving `ip` on `ifindex` has given up (FAILED), as of the last probe. */
+  failed(ifindex: number, ip: number): boolean {
+    return this.map.get(NeighCache.key(ifindex, ip))?.state === NeighState.FAILED;
+  }
+
   /** An ARP reply or request from `ip` told us its MAC (neigh_update with NUD_REACHABLE). */
   learn(ifindex: number, ip: number, mac: number, now: number, onlyIfKnown = false): void {
     const k = NeighCache.key(ifindex, ip);
@@ -185,6 +196,11 @@ export class Router implements NetEnv {
   }[] = [];
   private readonly byIndex = new Map<number, RouterIf>();
 
+  /** Let route4 hand out hops whose MAC is still being resolved (see route4). */
+  queueUnresolved = false;
+  /** After route4: the next hop it returned unresolved (MAC 0), else -1. */
+  unresolvedNh = -1;
+
   constructor(ifs: RouterIf[], routes: StaticRoute[], neigh: NeighCache) {
     this.ifs = ifs;
     this.neigh = neigh;
@@ -223,15 +239,25 @@ export class Router implements NetEnv {
     return null;
   }
 
-  /** fib lookup + neighbour: false when there is no route or the next hop is not resolved yet. */
+  /**
+   * fib lookup + neighbour: false when there is no route or the next hop cannot be used. A next
+   * hop still being resolved is usable when `queueUnresolved` is set: the hop then carries MAC 0
+   * and `unresolvedNh` names the next hop, so the caller can hold the frame in a neighbour queue
+   * (neigh_resolve_output's arp_queue) and send it when the answer comes; else false.
+   */
   route4(dst: number, hop: Hop): boolean {
     const t = this.table;
+    this.unresolvedNh = -1;
     for (let i = 0; i < t.length; i++) {
       const r = t[i];
       if ((dst & r.mask) >>> 0 !== r.dst) continue;
       const nh = r.gw !== 0 ? r.gw : dst;
-      const mac = this.neigh.resolve(r.ifi.index, nh, this.now);
-      if (mac < 0) return false;
+      let mac = this.neigh.resolve(r.ifi.index, nh, this.now);
+      if (mac < 0) {
+        if (!this.queueUnresolved || this.neigh.failed(r.ifi.index, nh)) return false;
+        this.unresolvedNh = nh >>> 0;
+        mac = 0;
+      }
       hop.ifindex = r.ifi.index;
       hop.srcMac = r.ifi.mac;
       hop.dstMac = mac;
