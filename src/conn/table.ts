@@ -359,6 +359,10 @@ export class ConnTable {
   inPktsOf(id: number): number {
     return this.u32[id * this.sw + R_IN_PKTS];
   }
+  /** Sets the incoming-packet count (a conn learned from a sync master starts at sync_threshold). */
+  setInPkts(id: number, n: number): void {
+    this.u32[id * this.sw + R_IN_PKTS] = n >>> 0;
+  }
   /** Count one incoming packet; returns the new count. */
   incInPkts(id: number): number {
     const i = id * this.sw + R_IN_PKTS;

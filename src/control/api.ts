@@ -15,6 +15,9 @@ import type { ResolveHost, ResolveService } from '../cli/ipvsadm/resolve.ts';
 import { ControlError } from '../ipc/server.ts';
 import { IpvsError } from '../model/errors.ts';
 import type { ServiceTable } from './services.ts';
+import { ipAddrToString } from '../model/addr.ts';
+import { SyncError } from '../sync/socket.ts';
+import type { SyncDaemonConfig, SyncDaemonInfo } from '../sync/index.ts';
 
 /** ipvsadm returns the libipvs result (-1) from main: exit status 255. */
 const KERNEL_FAIL_EXIT = 255;
@@ -32,9 +35,18 @@ export interface ControlTarget {
   changed?(cmd: IpvsadmCommand): void;
   /** Extra status for `op: status`. */
   status?(): unknown;
+  /** The connection sync daemons (`--start-daemon`, `--stop-daemon`, `--daemon`); absent: refused. */
+  readonly sync?: SyncControl;
   /** Name lookups for rules that use host or service names (default: none resolve). */
   readonly resolveHost?: ResolveHost;
   readonly resolveService?: ResolveService;
+}
+
+/** What the control API needs from the sync daemons (src/sync/index.ts SyncDaemons, wrapped). */
+export interface SyncControl {
+  start(kind: 'master' | 'backup', cfg: SyncDaemonConfig): Promise<unknown>;
+  stop(kind: 'master' | 'backup'): Promise<void>;
+  list(): SyncDaemonInfo[];
 }
 
 const MUTATING = new Set([
@@ -62,8 +74,7 @@ export class ControlApi {
   handle(op: string, args: unknown): unknown {
     switch (op) {
       case 'command':
-        this.command(args);
-        return null;
+        return this.command(args);
       case 'snapshot':
         return this.snapshot(
           typeof args === 'object' && args !== null && (args as { conns?: unknown }).conns === true,
@@ -79,6 +90,15 @@ export class ControlApi {
     const t = this.t;
     return snapshotFromCore(t.services, withConns ? t.conns() : [], t.now(), t.timeouts.get(), {
       connTabSize: t.connTabSize,
+      daemons: (t.sync?.list() ?? []).map((d) => ({
+        state: d.state,
+        mcastIfn: d.mcastIfn,
+        syncId: d.syncid,
+        syncMaxlen: d.maxlen,
+        mcastGroup: d.group,
+        mcastPort: d.port,
+        mcastTtl: d.ttl,
+      })),
     });
   }
 
@@ -86,7 +106,7 @@ export class ControlApi {
    * `{argv}`: one ipvsadm command line (without the program name). The daemon parses it itself
    * with the same parser the tool uses, so nothing the socket carries is trusted unchecked.
    */
-  private command(args: unknown): void {
+  private command(args: unknown): Promise<null> | null {
     const argv = (args as { argv?: unknown } | null)?.argv;
     if (
       !Array.isArray(argv) ||
@@ -111,15 +131,8 @@ export class ControlApi {
         exitCode: r.exitCode,
       });
     const cmd = r.cmd;
-    if (cmd.kind === 'noop') return;
-    if (cmd.kind === 'start-daemon' || cmd.kind === 'stop-daemon') {
-      // Connection synchronisation (ip_vs_sync) is not part of tslvsd.
-      throw new ControlError({
-        code: 'LVS_ERR_NOT_SUPPORTED',
-        message: 'Connection synchronisation daemon is not supported by tslvsd',
-        exitCode: KERNEL_FAIL_EXIT,
-      });
-    }
+    if (cmd.kind === 'noop') return null;
+    if (cmd.kind === 'start-daemon' || cmd.kind === 'stop-daemon') return this.daemonCommand(cmd);
     if (!MUTATING.has(cmd.kind)) {
       throw new ControlError({
         code: 'PROTO_BAD_ARGS',
@@ -147,5 +160,40 @@ export class ControlApi {
       throw e;
     }
     this.t.changed?.(cmd);
+    return null;
+  }
+
+  /**
+   * ipvs_start_daemon / ipvs_stop_daemon: the kernel's errors come back with libipvs's words
+   * ("Daemon has already run", "No daemon is running", "No such device") and ipvsadm's exit 255.
+   */
+  private async daemonCommand(cmd: IpvsadmCommand & { kind: 'start-daemon' | 'stop-daemon' }): Promise<null> {
+    const sync = this.t.sync;
+    if (sync === undefined)
+      throw new ControlError({
+        code: 'LVS_ERR_NOT_SUPPORTED',
+        message: 'Connection synchronisation is not available in this daemon',
+        exitCode: KERNEL_FAIL_EXIT,
+      });
+    const d = cmd.daemon;
+    try {
+      if (cmd.kind === 'start-daemon') {
+        await sync.start(d.state, {
+          mcastIfn: d.mcastIfn,
+          syncid: d.syncId,
+          maxlen: d.syncMaxlen,
+          group: d.mcastGroup === null ? undefined : ipAddrToString(d.mcastGroup),
+          port: d.mcastPort,
+          ttl: d.mcastTtl,
+        });
+      } else {
+        await sync.stop(d.state);
+      }
+    } catch (e) {
+      if (e instanceof SyncError)
+        throw new ControlError({ code: e.errno, message: e.ipvsadmMessage, exitCode: KERNEL_FAIL_EXIT });
+      throw e;
+    }
+    return null;
   }
 }

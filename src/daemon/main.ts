@@ -23,6 +23,8 @@ import { loadRules } from '../cli/rules.ts';
 import { hostsFileResolver, servicesFileResolver } from '../cli/ipvsadm/resolve.ts';
 import { listenControl } from '../ipc/server.ts';
 import { DEFAULT_SOCKET } from '../ipc/protocol.ts';
+import { SyncDaemons, formatSyncDaemon } from '../sync/index.ts';
+import type { SyncControl } from '../control/api.ts';
 import { PacketPort } from '../io/afpacket.ts';
 import { loadAfPacket } from '../io/addon.ts';
 import { ipv4FromString, isValidIpv4, macFromString } from '../wire/addr.ts';
@@ -201,6 +203,33 @@ export async function runDaemon(argv: readonly string[], io: CliIo): Promise<num
       ifs.flatMap((i) => i.addrs.map((a) => a.addr)),
     );
   };
+  const now = (): number => performance.now() - t0 + 1;
+  // ip_vs_sync: a master hears of every client packet (the pipeline hook runs only while it does),
+  // a backup writes the conns it learns into the same tables.
+  const syncd = new SyncDaemons({
+    conns4: director.pipeline.conns4,
+    conns6: director.pipeline.conns6,
+    services: director.services,
+    now,
+  });
+  const syncHook = (): void => {
+    const m = syncd.master;
+    director.pipeline.onInPacket = m === null ? null : (t, cid, pkts) => m.syncConn(t, cid, pkts);
+  };
+  const syncControl: SyncControl = {
+    start: async (kind, cfg) => {
+      const info = await syncd.start(kind, cfg);
+      syncHook();
+      io.stderr(`tslvs daemon: ${formatSyncDaemon(info)} started\n`);
+      return info;
+    },
+    stop: async (kind) => {
+      await syncd.stop(kind);
+      syncHook();
+      io.stderr(`tslvs daemon: ${kind} sync daemon stopped\n`);
+    },
+    list: () => syncd.list(),
+  };
   const api = new ControlApi({
     services: director.services,
     timeouts: director.timeouts,
@@ -213,7 +242,12 @@ export async function runDaemon(argv: readonly string[], io: CliIo): Promise<num
     status: () => ({
       counters: director.counters(),
       ports: ifs.map((i) => ({ name: i.name, ...i.io.stats() })),
+      sync: {
+        master: syncd.master === null ? null : { ...syncd.master.counters },
+        backup: syncd.backup === null ? null : { ...syncd.backup.counters },
+      },
     }),
+    sync: syncControl,
   });
   const socketPath = v.socket ?? io.env.TSLVS_SOCKET ?? DEFAULT_SOCKET;
   let server;
@@ -225,15 +259,21 @@ export async function runDaemon(argv: readonly string[], io: CliIo): Promise<num
     return 2;
   }
   sync();
-  const timer = setInterval(() => director.tick(), 1000);
+  const timer = setInterval(() => {
+    director.tick();
+    syncd.tick(now());
+  }, 1000);
   io.stderr(`tslvs daemon: serving ${ifnames.join(', ')}; control socket ${socketPath}\n`);
   return await new Promise<number>((resolve) => {
     const stop = (): void => {
       clearInterval(timer);
       server.close();
       guard?.remove();
-      director.close();
-      resolve(0);
+      director.pipeline.onInPacket = null;
+      void syncd.close().finally(() => {
+        director.close();
+        resolve(0);
+      });
     };
     process.once('SIGTERM', stop);
     process.once('SIGINT', stop);

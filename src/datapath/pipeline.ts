@@ -151,6 +151,7 @@ const MS = 1000;
 /** What the IPv6 path (pipeline6.ts) shares with the pipeline: tables, counters, transmit tail. */
 export interface PipelineCore {
   readonly onInPacket: ((t: ConnTable, cid: number, pkts: number) => void) | null;
+  readonly syncThreshold: number;
   readonly services: ServiceTable;
   readonly settings: PipelineSettings;
   readonly connSettings: ConnSettings;
@@ -187,6 +188,8 @@ export class Pipeline implements PipelineCore {
    * (ip_vs_in's `ip_vs_sync_conn(ipvs, cp, pkts)`): set while a sync master runs, else null.
    */
   onInPacket: ((t: ConnTable, cid: number, pkts: number) => void) | null = null;
+  /** sync_threshold, what a one-packet conn reports to onInPacket. */
+  syncThreshold = 3;
 
   // Result of the last process() call.
   outIf = 0;
@@ -701,8 +704,6 @@ export class Pipeline implements PipelineCore {
     if (fi.proto === IPPROTO_TCP) tcpStateTransition(t, cid, Dir.INPUT, fi.tcpFlags);
     else this.stateTransition(b, cid, Dir.INPUT);
     const pkts = t.incInPkts(cid);
-    // ip_vs_in: a sync master hears of every client packet after the state transition.
-    if (this.onInPacket !== null) this.onInPacket(t, cid, pkts);
     t.put(cid, now);
     const partial = (rxFlags & RxFlag.CSUM_PARTIAL) !== 0;
     let v: number;
@@ -722,6 +723,10 @@ export class Pipeline implements PipelineCore {
         v = this.xmitDr4(b, cid, partial, rxFlags, cap, rxIf);
         break;
     }
+    // ip_vs_in: after the transmit a sync master hears of the packet (a one-packet conn counts as
+    // sync_threshold packets, so it is sent at once).
+    if (this.onInPacket !== null)
+      this.onInPacket(t, cid, (flags & ConnFlag.ONE_PACKET) !== 0 ? this.syncThreshold : pkts);
     // ip_vs_conn_put: a one-packet conn (never hashed) ends with its packet.
     if ((flags & ConnFlag.ONE_PACKET) !== 0) t.expireNow(cid, now);
     return v;

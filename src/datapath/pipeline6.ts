@@ -303,7 +303,6 @@ export class Path6 {
     if (dest !== undefined) this.p.addStats(dest, fi.l3len, true);
     this.stateTransition(b, cid, Dir.INPUT);
     const pkts = t.incInPkts(cid);
-    if (this.p.onInPacket !== null) this.p.onInPacket(t, cid, pkts);
     t.put(cid, now);
     const partial = (rxFlags & RxFlag.CSUM_PARTIAL) !== 0;
     const fwd = t.getFlags(cid) & FWD_MASK;
@@ -341,7 +340,10 @@ export class Path6 {
         v = this.finish(b, rxFlags);
       }
     }
-    if ((t.getFlags(cid) & ConnFlag.ONE_PACKET) !== 0) t.expireNow(cid, now);
+    const one = (t.getFlags(cid) & ConnFlag.ONE_PACKET) !== 0;
+    // ip_vs_in: the sync master hears of the packet after the transmit.
+    if (this.p.onInPacket !== null) this.p.onInPacket(t, cid, one ? this.p.syncThreshold : pkts);
+    if (one) t.expireNow(cid, now);
     return v;
   }
 

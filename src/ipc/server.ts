@@ -22,18 +22,34 @@ export class ControlError extends Error {
   }
 }
 
+function failure(id: number, e: unknown): Response {
+  const body: ErrorBody =
+    e instanceof ControlError
+      ? e.body
+      : { code: 'PROTO_INTERNAL', message: e instanceof Error ? e.message : String(e), exitCode: 1 };
+  return { v: PROTOCOL_VERSION, id, ok: false, error: body };
+}
+
+/** Runs one request; a handler may answer at once or with a promise (the answer then follows). */
 function answer(sock: Socket, id: number, fn: () => unknown): void {
-  let res: Response;
+  const write = (res: Response): void => {
+    if (!sock.destroyed) sock.write(JSON.stringify(res) + '\n');
+  };
+  let out: unknown;
   try {
-    res = { v: PROTOCOL_VERSION, id, ok: true, result: fn() ?? null };
+    out = fn();
   } catch (e) {
-    const body: ErrorBody =
-      e instanceof ControlError
-        ? e.body
-        : { code: 'PROTO_INTERNAL', message: e instanceof Error ? e.message : String(e), exitCode: 1 };
-    res = { v: PROTOCOL_VERSION, id, ok: false, error: body };
+    write(failure(id, e));
+    return;
   }
-  if (!sock.destroyed) sock.write(JSON.stringify(res) + '\n');
+  if (out instanceof Promise) {
+    out.then(
+      (r: unknown) => write({ v: PROTOCOL_VERSION, id, ok: true, result: r ?? null }),
+      (e: unknown) => write(failure(id, e)),
+    );
+    return;
+  }
+  write({ v: PROTOCOL_VERSION, id, ok: true, result: out ?? null });
 }
 
 function serve(sock: Socket, handler: Handler): void {
