@@ -8,6 +8,7 @@
  */
 import { Pipeline, RxFlag } from '../datapath/pipeline.ts';
 import type { PipelineSettings } from '../datapath/pipeline.ts';
+import type { ConnSettings } from '../conn/settings.ts';
 import { NeighCache, Router } from '../datapath/neigh.ts';
 import type { RouterIf, StaticRoute } from '../datapath/neigh.ts';
 import { Verdict, counterNames } from '../datapath/verdict.ts';
@@ -35,6 +36,8 @@ export interface DirectorOptions {
   random: () => number;
   maxConns?: number;
   settings?: Partial<PipelineSettings>;
+  /** The IPVS sysctls (expire_nodest_conn, conn_reuse_mode, …); the kernel's defaults if absent. */
+  connSettings?: ConnSettings;
   /** Gratuitous ARPs sent per owned address when it appears (keepalived sends 5). */
   garpCount?: number;
 }
@@ -94,6 +97,7 @@ export class Director {
       random: o.random,
       maxConns: o.maxConns,
       settings: o.settings,
+      connSettings: o.connSettings,
       timeouts: this.timeouts,
     });
     this.tx = o.ifs.map((i) => new TxList(Math.max(64, i.io.batchSize)));

@@ -30,6 +30,9 @@ import { loadAfPacket } from '../io/addon.ts';
 import { ipv4FromString, isValidIpv4, macFromString } from '../wire/addr.ts';
 import type { StaticRoute } from '../datapath/neigh.ts';
 import type { CliIo } from '../cli/tslvs.ts';
+import type { IpvsadmCommand } from '../cli/ipvsadm/args.ts';
+import { defaultConnSettings } from '../conn/settings.ts';
+import type { ConnSettings } from '../conn/settings.ts';
 
 export const DAEMON_HELP = `Usage: tslvs daemon --iface IF [--iface IF …] [options]
 
@@ -43,6 +46,10 @@ Options:
   --socket PATH           control socket (default ${DEFAULT_SOCKET})
   --max-conns N           connection table size (default 1048576)
   --client-addr MODE      FullNAT: toa (default), proxy2 or none
+  --sysctl NAME=VALUE     an IPVS sysctl (/proc/sys/net/ipv4/vs/NAME; repeatable):
+                          expire_nodest_conn, expire_quiescent_template (0|1),
+                          conn_reuse_mode (0..3, default 1), secure_tcp (0..3),
+                          sloppy_tcp, sloppy_sctp (0|1)
   --no-host-guard         do not install the nftables ingress rules (see docs/director.md)
   --no-vnet               plain frames instead of PACKET_VNET_HDR: partial checksums are then
                           completed in software and GSO super-frames larger than 2 KiB are
@@ -58,6 +65,29 @@ function readHostAddrs(ifname: string): { addr: number; prefix: number }[] {
     for (const a of l.addr_info ?? [])
       if (a.family === 'inet') addrs.push({ addr: ipv4FromString(a.local), prefix: a.prefixlen });
   return addrs;
+}
+
+/** The IPVS sysctls tslvsd takes (--sysctl NAME=VALUE): name → [ConnSettings field, largest value]. */
+const SYSCTLS: Readonly<Record<string, readonly [keyof ConnSettings, number]>> = {
+  expire_nodest_conn: ['expireNodestConn', 1],
+  expire_quiescent_template: ['expireQuiescentTemplate', 1],
+  conn_reuse_mode: ['connReuseMode', 3],
+  secure_tcp: ['secureTcp', 3],
+  sloppy_tcp: ['sloppyTcp', 1],
+  sloppy_sctp: ['sloppySctp', 1],
+};
+
+/** Applies "NAME=VALUE" to `cs`; returns an error message, or null. */
+function applySysctl(arg: string, cs: ConnSettings): string | null {
+  const m = /^([a-z_]+)=(\d+)$/.exec(arg);
+  if (m === null) return `--sysctl ${arg}: expected NAME=VALUE`;
+  const known = SYSCTLS[m[1]];
+  if (known === undefined)
+    return `--sysctl ${arg}: unknown sysctl ${m[1]} (known: ${Object.keys(SYSCTLS).join(', ')})`;
+  const value = Number(m[2]);
+  if (value > known[1]) return `--sysctl ${arg}: ${m[1]} is 0..${known[1]}`;
+  cs[known[0]] = value;
+  return null;
 }
 
 function parseRoute(s: string): StaticRoute | null {
@@ -80,6 +110,7 @@ export async function runDaemon(argv: readonly string[], io: CliIo): Promise<num
         socket: { type: 'string' },
         'max-conns': { type: 'string' },
         'client-addr': { type: 'string' },
+        sysctl: { type: 'string', multiple: true },
         'no-host-guard': { type: 'boolean' },
         'no-vnet': { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
@@ -93,6 +124,14 @@ export async function runDaemon(argv: readonly string[], io: CliIo): Promise<num
   if (v.help) {
     io.stdout(DAEMON_HELP);
     return 0;
+  }
+  const connSettings = defaultConnSettings();
+  for (const a of v.sysctl ?? []) {
+    const err = applySysctl(a, connSettings);
+    if (err !== null) {
+      io.stderr(`tslvs daemon: ${err}\n`);
+      return 2;
+    }
   }
   const ifnames = v.iface ?? [];
   if (ifnames.length === 0) {
@@ -157,6 +196,7 @@ export async function runDaemon(argv: readonly string[], io: CliIo): Promise<num
   }
   const t0 = performance.now();
   const director = new Director({
+    connSettings,
     ifs,
     routes,
     now: () => performance.now() - t0 + 1,
@@ -194,7 +234,16 @@ export async function runDaemon(argv: readonly string[], io: CliIo): Promise<num
     }
   }
   const guard = v['no-host-guard'] ? null : new HostGuard(ifnames, (m) => io.stderr(`tslvs daemon: ${m}\n`));
-  const sync = (): void => {
+  const sync = (cmd?: IpvsadmCommand): void => {
+    // ip_vs_expire_nodest_conn_flush: with expire_nodest_conn, a deleted dest's conns go at once.
+    if (
+      connSettings.expireNodestConn !== 0 &&
+      (cmd?.kind === 'delete-server' || cmd?.kind === 'delete-service')
+    ) {
+      const now = performance.now() - t0 + 1;
+      director.pipeline.conns4.expireNodestFlush(now);
+      director.pipeline.conns6.expireNodestFlush(now);
+    }
     director.pipeline.resetLaddrPools();
     director.announce();
     director.primeNeighbours();
