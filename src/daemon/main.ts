@@ -204,6 +204,12 @@ export async function runDaemon(argv: readonly string[], io: CliIo): Promise<num
     maxConns,
     settings: { fullnatClientAddr: clientAddr },
   });
+  director.router.neigh.onFailed = (ifindex, ip, probes) => {
+    const name = ifs[ifindex - 1]?.name ?? `if${ifindex}`;
+    io.stderr(
+      `tslvs daemon: ${ip >>> 24}.${(ip >>> 16) & 255}.${(ip >>> 8) & 255}.${ip & 255} on ${name} does not answer ARP (${probes} probes); frames for it are dropped (NEIGH_UNRESOLVED)\n`,
+    );
+  };
   const readText = (p: string): string => {
     try {
       return readFileSync(p, 'utf8');

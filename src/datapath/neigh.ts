@@ -42,6 +42,8 @@ interface NeighEntry {
   until: number;
   probes: number;
   confirmed: number;
+  /** onFailed was called for this entry and it has not answered since. */
+  reported?: boolean;
 }
 
 export interface NeighOptions {
@@ -66,6 +68,8 @@ export class NeighCache {
   private readonly staleMs: number;
   /** ARP requests to send: pairs (ifindex, target IP), drained by the I/O layer. */
   readonly pending: number[] = [];
+  /** Called when a neighbour stops being resolvable (FAILED after its probes), once until it answers. */
+  onFailed: ((ifindex: number, ip: number, probes: number) => void) | null = null;
   /** Requests that found no answer after every probe. */
   unresolved = 0;
 
@@ -116,6 +120,11 @@ export class NeighCache {
       e.state = NeighState.FAILED;
       e.until = now + this.failedMs;
       this.unresolved++;
+      if (!e.reported) {
+        // Once per neighbour until it answers again: a log line, not one per probe round.
+        e.reported = true;
+        this.onFailed?.(ifindex, ip >>> 0, this.maxProbes);
+      }
       return;
     }
     e.probes++;
@@ -150,6 +159,7 @@ export class NeighCache {
       return;
     }
     e.mac = mac;
+    e.reported = false;
     e.state = NeighState.REACHABLE;
     e.until = now + this.reachableMs;
     e.probes = 0;

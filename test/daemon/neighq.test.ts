@@ -143,8 +143,10 @@ test('the first SYNs wait for ARP, then leave in order with the real server MAC'
   assert.equal(dir.counters().NEIGH_QUEUED, 2);
 });
 
-test('no answer: the held frame is dropped after the probes, and counted', () => {
+test('no answer: the held frame is dropped after the probes, counted, and reported once', () => {
   const { dir, clock, got, rs } = setup();
+  const reports: string[] = [];
+  dir.router.neigh.onFailed = (ifindex, ip, probes) => reports.push(`${ifindex} ${ip.toString(16)} ${probes}`);
   const d1 = dir.ifs[0].io as MemoryPort;
   d1.inject(syn(41000));
   d1.deliver();
@@ -158,6 +160,14 @@ test('no answer: the held frame is dropped after the probes, and counted', () =>
   assert.equal(dir.neighQ.count, 0);
   assert.equal(dir.counters().NEIGH_QUEUE_DROPS, 1);
   assert.ok(dir.counters().NEIGH_UNRESOLVED >= 1);
+  // More traffic and time: still one report for this neighbour (a log line, not a flood).
+  for (let s = 0; s < 40; s++) {
+    clock.now += 1000;
+    d1.inject(syn(41001 + s));
+    d1.deliver();
+    dir.tick();
+  }
+  assert.deepEqual(reports, ['2 c0a80a03 3']);
 });
 
 test('NeighQueue: per-neighbour limit drops the oldest; oversize frames are refused', () => {
