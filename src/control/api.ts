@@ -33,8 +33,12 @@ export interface ControlTarget {
   readonly connTabSize: number;
   /** Called after every successful change (workers re-read, pools reset, GARP for new VIPs). */
   changed?(cmd: IpvsadmCommand): void;
-  /** Extra status for `op: status`. */
+  /** Extra status for `op: status` (may be a promise). */
   status?(): unknown;
+  /** After a command succeeded here: hand its command line on (worker threads apply it too). */
+  forward?(argv: readonly string[]): void;
+  /** Listings gathered from elsewhere (worker threads) instead of from these tables. */
+  snapshotAsync?(withConns: boolean): Promise<IpvsSnapshot>;
   /** The connection sync daemons (`--start-daemon`, `--stop-daemon`, `--daemon`); absent: refused. */
   readonly sync?: SyncControl;
   /** Name lookups for rules that use host or service names (default: none resolve). */
@@ -75,10 +79,10 @@ export class ControlApi {
     switch (op) {
       case 'command':
         return this.command(args);
-      case 'snapshot':
-        return this.snapshot(
-          typeof args === 'object' && args !== null && (args as { conns?: unknown }).conns === true,
-        );
+      case 'snapshot': {
+        const withConns = typeof args === 'object' && args !== null && (args as { conns?: unknown }).conns === true;
+        return this.t.snapshotAsync !== undefined ? this.t.snapshotAsync(withConns) : this.snapshot(withConns);
+      }
       case 'status':
         return this.t.status?.() ?? {};
       default:
@@ -159,6 +163,7 @@ export class ControlApi {
         });
       throw e;
     }
+    this.t.forward?.(argv as string[]);
     this.t.changed?.(cmd);
     return null;
   }

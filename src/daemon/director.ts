@@ -38,6 +38,9 @@ export interface DirectorOptions {
   settings?: Partial<PipelineSettings>;
   /** The IPVS sysctls (expire_nodest_conn, conn_reuse_mode, …); the kernel's defaults if absent. */
   connSettings?: ConnSettings;
+  /** With N workers, this one (k) allocates FullNAT local ports ≡ k (mod N) only. */
+  lportWorkers?: number;
+  lportWorker?: number;
   /** Gratuitous ARPs sent per owned address when it appears (keepalived sends 5). */
   garpCount?: number;
 }
@@ -98,6 +101,8 @@ export class Director {
       maxConns: o.maxConns,
       settings: o.settings,
       connSettings: o.connSettings,
+      lportWorkers: o.lportWorkers,
+      lportWorker: o.lportWorker,
       timeouts: this.timeouts,
     });
     this.tx = o.ifs.map((i) => new TxList(Math.max(64, i.io.batchSize)));
@@ -272,6 +277,11 @@ export class Director {
     for (const s of this.services.list)
       for (const d of s.dests) if (d.addr.af === 4) this.router.route4(d.addr.v4, hop);
     this.sendPendingArp();
+  }
+
+  /** Sends the held frames whose next hop is now known (after a MAC learned from elsewhere). */
+  drainHeld(): void {
+    this.neighQ.drain(this.router.neigh, this.now(), this.sendHeld);
   }
 
   /** Periodic work, about once a second. */

@@ -24,6 +24,7 @@ import { hostsFileResolver, servicesFileResolver } from '../cli/ipvsadm/resolve.
 import { listenControl } from '../ipc/server.ts';
 import { DEFAULT_SOCKET } from '../ipc/protocol.ts';
 import { SyncDaemons, formatSyncDaemon } from '../sync/index.ts';
+import { runMulti } from './multi.ts';
 import type { SyncControl } from '../control/api.ts';
 import { PacketPort } from '../io/afpacket.ts';
 import { loadAfPacket } from '../io/addon.ts';
@@ -46,6 +47,9 @@ Options:
   --socket PATH           control socket (default ${DEFAULT_SOCKET})
   --max-conns N           connection table size (default 1048576)
   --client-addr MODE      FullNAT: toa (default), proxy2 or none
+  --workers N             worker threads carrying the traffic (default 1): one socket each per
+                          interface in a PACKET_FANOUT group, steered so both directions of a
+                          conn meet the same worker (docs/director.md); no sync daemon then
   --sysctl NAME=VALUE     an IPVS sysctl (/proc/sys/net/ipv4/vs/NAME; repeatable):
                           expire_nodest_conn, expire_quiescent_template (0|1),
                           conn_reuse_mode (0..3, default 1), secure_tcp (0..3),
@@ -111,6 +115,7 @@ export async function runDaemon(argv: readonly string[], io: CliIo): Promise<num
         'max-conns': { type: 'string' },
         'client-addr': { type: 'string' },
         sysctl: { type: 'string', multiple: true },
+        workers: { type: 'string' },
         'no-host-guard': { type: 'boolean' },
         'no-vnet': { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
@@ -157,6 +162,11 @@ export async function runDaemon(argv: readonly string[], io: CliIo): Promise<num
     io.stderr(`tslvs daemon: --client-addr ${clientAddr}: expected toa, proxy2 or none\n`);
     return 2;
   }
+  const workers = v.workers === undefined ? 1 : Number(v.workers);
+  if (!Number.isInteger(workers) || workers < 1 || workers > 64) {
+    io.stderr(`tslvs daemon: --workers ${v.workers}: expected 1..64\n`);
+    return 2;
+  }
   let addon;
   try {
     addon = loadAfPacket();
@@ -164,6 +174,7 @@ export async function runDaemon(argv: readonly string[], io: CliIo): Promise<num
     io.stderr(`tslvs daemon: ${(e as Error).message}\n`);
     return 70;
   }
+  if (workers > 1) return runWorkers(v, workers, ifnames, routes, maxConns, clientAddr, connSettings, io);
   const ifs: DirectorIf[] = [];
   try {
     for (let k = 0; k < ifnames.length; k++) {
@@ -332,5 +343,63 @@ export async function runDaemon(argv: readonly string[], io: CliIo): Promise<num
     };
     process.once('SIGTERM', stop);
     process.once('SIGINT', stop);
+  });
+}
+
+/** The --workers N > 1 path: interfaces checked here, traffic in worker threads (multi.ts). */
+async function runWorkers(
+  v: { rules?: string; socket?: string; 'no-host-guard'?: boolean; 'no-vnet'?: boolean },
+  workers: number,
+  ifnames: readonly string[],
+  routes: StaticRoute[],
+  maxConns: number,
+  clientAddr: 'toa' | 'proxy2' | 'none',
+  connSettings: ConnSettings,
+  io: CliIo,
+): Promise<number> {
+  const addon = loadAfPacket();
+  const ifs = [];
+  try {
+    for (const name of ifnames) {
+      const info = addon.ifInfo(name);
+      if (!info.up) io.stderr(`tslvs daemon: warning: ${name} is down\n`);
+      ifs.push({
+        name,
+        mac: macFromString(info.mac),
+        mtu: info.mtu,
+        addrs: readHostAddrs(name),
+        vnet: v['no-vnet'] !== true,
+      });
+    }
+  } catch (e) {
+    io.stderr(`tslvs daemon: ${(e as Error).message}\n`);
+    return 2;
+  }
+  const readText = (p: string): string => {
+    try {
+      return readFileSync(p, 'utf8');
+    } catch {
+      return '';
+    }
+  };
+  let rules: { text: string; name: string } | null = null;
+  if (v.rules !== undefined) {
+    try {
+      rules = { text: readFileSync(v.rules, 'utf8'), name: v.rules };
+    } catch (e) {
+      io.stderr(`tslvs daemon: ${v.rules}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}\n`);
+      return 2;
+    }
+  }
+  return runMulti({
+    workers,
+    ifs,
+    base: { routes, maxConns, settings: { fullnatClientAddr: clientAddr }, connSettings },
+    rules,
+    socketPath: v.socket ?? io.env.TSLVS_SOCKET ?? DEFAULT_SOCKET,
+    hostGuard: v['no-host-guard'] !== true,
+    resolveHost: hostsFileResolver(readText('/etc/hosts')),
+    resolveService: servicesFileResolver(readText('/etc/services')),
+    io,
   });
 }

@@ -68,6 +68,11 @@ export class NeighCache {
   private readonly staleMs: number;
   /** ARP requests to send: pairs (ifindex, target IP), drained by the I/O layer. */
   readonly pending: number[] = [];
+  /**
+   * Called when ARP teaches this cache a MAC (not for ones a peer passed on: fromPeer), so other
+   * workers' caches can learn it too: ARP answers all reach one worker.
+   */
+  onLearned: ((ifindex: number, ip: number, mac: number) => void) | null = null;
   /** Called when a neighbour stops being resolvable (FAILED after its probes), once until it answers. */
   onFailed: ((ifindex: number, ip: number, probes: number) => void) | null = null;
   /** Requests that found no answer after every probe. */
@@ -144,9 +149,10 @@ export class NeighCache {
   }
 
   /** An ARP reply or request from `ip` told us its MAC (neigh_update with NUD_REACHABLE). */
-  learn(ifindex: number, ip: number, mac: number, now: number, onlyIfKnown = false): void {
+  learn(ifindex: number, ip: number, mac: number, now: number, onlyIfKnown = false, fromPeer = false): void {
     const k = NeighCache.key(ifindex, ip);
     const e = this.map.get(k);
+    if (!fromPeer && this.onLearned !== null && (e !== undefined || !onlyIfKnown)) this.onLearned(ifindex, ip >>> 0, mac);
     if (e === undefined) {
       if (onlyIfKnown) return;
       this.map.set(k, {
