@@ -80,8 +80,11 @@ export class ControlApi {
       case 'command':
         return this.command(args);
       case 'snapshot': {
-        const withConns = typeof args === 'object' && args !== null && (args as { conns?: unknown }).conns === true;
-        return this.t.snapshotAsync !== undefined ? this.t.snapshotAsync(withConns) : this.snapshot(withConns);
+        const withConns =
+          typeof args === 'object' && args !== null && (args as { conns?: unknown }).conns === true;
+        return this.t.snapshotAsync !== undefined
+          ? this.t.snapshotAsync(withConns)
+          : this.snapshot(withConns);
       }
       case 'status':
         return this.t.status?.() ?? {};

@@ -152,7 +152,8 @@ export class NeighCache {
   learn(ifindex: number, ip: number, mac: number, now: number, onlyIfKnown = false, fromPeer = false): void {
     const k = NeighCache.key(ifindex, ip);
     const e = this.map.get(k);
-    if (!fromPeer && this.onLearned !== null && (e !== undefined || !onlyIfKnown)) this.onLearned(ifindex, ip >>> 0, mac);
+    if (!fromPeer && this.onLearned !== null && (e !== undefined || !onlyIfKnown))
+      this.onLearned(ifindex, ip >>> 0, mac);
     if (e === undefined) {
       if (onlyIfKnown) return;
       this.map.set(k, {

@@ -146,7 +146,8 @@ test('the first SYNs wait for ARP, then leave in order with the real server MAC'
 test('no answer: the held frame is dropped after the probes, counted, and reported once', () => {
   const { dir, clock, got, rs } = setup();
   const reports: string[] = [];
-  dir.router.neigh.onFailed = (ifindex, ip, probes) => reports.push(`${ifindex} ${ip.toString(16)} ${probes}`);
+  dir.router.neigh.onFailed = (ifindex, ip, probes) =>
+    reports.push(`${ifindex} ${ip.toString(16)} ${probes}`);
   const d1 = dir.ifs[0].io as MemoryPort;
   d1.inject(syn(41000));
   d1.deliver();
