@@ -823,6 +823,7 @@ export class ConnTable {
     else if ((flags & ConnFlag.INACTIVE) !== 0) d.inactConns++;
     else d.activeConns++;
     if (d.uThreshold !== 0 && d.activeConns + d.inactConns >= d.uThreshold) d.flags |= DestFlag.OVERLOAD;
+    d.loadChanged();
     return flags;
   }
 
@@ -845,6 +846,7 @@ export class ConnTable {
     } else {
       d.flags &= ~DestFlag.OVERLOAD;
     }
+    d.loadChanged();
     d.refcnt--;
   }
 
@@ -869,6 +871,7 @@ export class ConnTable {
         d.inactConns--;
         this.setFlags(id, f & ~ConnFlag.INACTIVE);
       }
+      d.loadChanged();
     }
     this.setState(id, newState);
   }

@@ -34,12 +34,20 @@ export class Dest {
   /** While in the trash: when it may be freed (ms on the injected clock); otherwise 0. */
   trashExpires = 0;
   readonly stats = new Stats();
+  /** The dest's position in its scheduler's index (wlc), or -1; owned by that scheduler. */
+  schedSlot = -1;
 
   constructor(id: number, svc: Service, addr: IpAddr, port: number) {
     this.id = id;
     this.svc = svc;
     this.addr = addr;
     this.port = port;
+  }
+
+  /** Tells the service's scheduler that this dest's counters or OVERLOAD flag changed. */
+  loadChanged(): void {
+    const s = this.svc.sched;
+    if (s !== null && s.loadChanged !== undefined) s.loadChanged(this);
   }
 
   get fwd(): Fwd {

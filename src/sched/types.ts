@@ -61,6 +61,11 @@ export interface Scheduler {
   updDest(dest: Dest): void;
   /** Picks a dest for a new connection, or null ("no destination available"). */
   schedule(pkt: SchedPacket): Dest | null;
+  /**
+   * A dest's connection counters or OVERLOAD flag changed (a conn bound, unbound or changed
+   * activity). Schedulers that keep an index over the counters (wlc) refresh it; others omit it.
+   */
+  loadChanged?(dest: Dest): void;
   /** Periodic work (lblc/lblcr garbage collection); called at least every second. */
   tick?(now: number): void;
   /** done_service: release state. */

@@ -226,6 +226,7 @@ export class SyncBackup {
         d.activeConns++;
         d.inactConns--;
       }
+      d.loadChanged();
     }
     const upd = SyncConnFlag.BACKUP_UPD_MASK;
     t.setFlags(id, ((flags & upd) | (cur & ~upd)) >>> 0);

@@ -144,12 +144,14 @@ export class Lab {
     const dest = typeof d === 'string' ? this.dest(d) : d;
     if (on) dest.flags |= DestFlag.OVERLOAD;
     else dest.flags &= ~DestFlag.OVERLOAD;
+    dest.loadChanged(); // as ConnTable does after it sets or clears OVERLOAD
   }
 
   conns(d: Dest | string, active: number, inact = 0): void {
     const dest = typeof d === 'string' ? this.dest(d) : d;
     dest.activeConns = active;
     dest.inactConns = inact;
+    dest.loadChanged(); // as ConnTable does after every counter change
   }
 }
 
