@@ -23,6 +23,23 @@ const GOLDEN = 0x9e3779b1;
 /** Classic BPF jump offsets are 8 bits: the address lists must fit in one forward jump. */
 export const STEER_MAX_ADDRS = 200;
 
+/**
+ * mix(address ^ port) and return it: the port at `portRel` in the L4 header (X = IP header
+ * length), the address at `addrRel` in the IP header. Eight instructions.
+ */
+function keyBlock(portRel: number, addrRel: number): BpfInsn[] {
+  return [
+    bpfStmt(Bpf.LD | Bpf.H | Bpf.IND, N + portRel),
+    bpfStmt(Bpf.ST, 0),
+    bpfStmt(Bpf.LD | Bpf.W | Bpf.ABS, N + addrRel),
+    bpfStmt(Bpf.LDX | Bpf.W | Bpf.MEM, 0),
+    bpfStmt(Bpf.ALU | Bpf.XOR | Bpf.X, 0),
+    bpfStmt(Bpf.ALU | Bpf.MUL | Bpf.K, GOLDEN | 0),
+    bpfStmt(Bpf.ALU | Bpf.RSH | Bpf.K, 16),
+    bpfStmt(Bpf.RET | Bpf.A, 0),
+  ];
+}
+
 /** The key the program computes for client-side (saddr, sport) or NAT-reply (daddr, dport). */
 export function steerKey(addr: number, port: number): number {
   return Math.imul((addr ^ port) >>> 0, GOLDEN) >>> 16;
@@ -81,14 +98,7 @@ export function steeringProgram(vips: readonly number[], laddrs: readonly number
   p.push(bpfStmt(Bpf.JMP | Bpf.JA, CLIENT_LEN + FNAT_LEN));
   // CLIENT: key from saddr and sport.
   const client = p.length;
-  p.push(bpfStmt(Bpf.LD | Bpf.H | Bpf.IND, N + 0));
-  p.push(bpfStmt(Bpf.ST, 0));
-  p.push(bpfStmt(Bpf.LD | Bpf.W | Bpf.ABS, N + 12));
-  p.push(bpfStmt(Bpf.LDX | Bpf.W | Bpf.MEM, 0));
-  p.push(bpfStmt(Bpf.ALU | Bpf.XOR | Bpf.X, 0));
-  p.push(bpfStmt(Bpf.ALU | Bpf.MUL | Bpf.K, GOLDEN | 0));
-  p.push(bpfStmt(Bpf.ALU | Bpf.RSH | Bpf.K, 16));
-  p.push(bpfStmt(Bpf.RET | Bpf.A, 0));
+  p.push(...keyBlock(0, 12));
   if (p.length - client !== CLIENT_LEN) throw new Error('steering: CLIENT length');
   // FNAT: the local port decides.
   const fnat = p.length;
@@ -97,14 +107,7 @@ export function steeringProgram(vips: readonly number[], laddrs: readonly number
   if (p.length - fnat !== FNAT_LEN) throw new Error('steering: FNAT length');
   // REPLY: key from daddr and dport.
   const reply = p.length;
-  p.push(bpfStmt(Bpf.LD | Bpf.H | Bpf.IND, N + 2));
-  p.push(bpfStmt(Bpf.ST, 0));
-  p.push(bpfStmt(Bpf.LD | Bpf.W | Bpf.ABS, N + 16));
-  p.push(bpfStmt(Bpf.LDX | Bpf.W | Bpf.MEM, 0));
-  p.push(bpfStmt(Bpf.ALU | Bpf.XOR | Bpf.X, 0));
-  p.push(bpfStmt(Bpf.ALU | Bpf.MUL | Bpf.K, GOLDEN | 0));
-  p.push(bpfStmt(Bpf.ALU | Bpf.RSH | Bpf.K, 16));
-  p.push(bpfStmt(Bpf.RET | Bpf.A, 0));
+  p.push(...keyBlock(2, 16));
   if (p.length - reply !== REPLY_LEN) throw new Error('steering: REPLY length');
   // OTHER.
   const other = p.length;
