@@ -923,16 +923,8 @@ export class Pipeline implements PipelineCore {
     const v = this.route4(b, daddr, rxFlags, cap, overhead, 0);
     if (v !== CONTINUE) return v;
     if ((rxFlags & RxFlag.CSUM_PARTIAL) !== 0) this.completeCsum(b);
-    const p = this.tun;
-    p.src = hop.saddr;
-    p.dst = daddr;
-    p.id = this.tunId = (this.tunId + 1) & 0xffff;
-    p.pmtuDisc = this.settings.pmtuDisc;
-    p.tunFlags = dest.tunFlags;
-    // udp_flow_src_port: a flow hash in the ephemeral range, stable per client flow.
-    p.sport = 49152 + ((Math.imul(fi.saddr ^ (fi.sport << 16) ^ fi.dport, 0x9e3779b1) >>> 18) % 16384);
-    p.dport = dest.tunPort;
-    p.csumStart = -1;
+    this.tunParams(dest, daddr);
+    this.tun.id = this.tunId = (this.tunId + 1) & 0xffff;
     const n = this.encap4(b, fi.ethOff, fi.l3off, fi.l3len, cap, dest.tunType);
     if (n < 0) return this.drop(Dp.NO_ROOM);
     setMacs(b, fi.ethOff, hop.dstMac, hop.srcMac);
@@ -941,6 +933,20 @@ export class Pipeline implements PipelineCore {
     this.counters[Dp.TX]++;
     this.lastReason = Dp.TX;
     return Verdict.TX;
+  }
+
+  /** The outer header's fields for `dest` (all but the id), from the route in `this.hop`. */
+  private tunParams(dest: Dest, daddr: number): void {
+    const fi = this.fi;
+    const p = this.tun;
+    p.src = this.hop.saddr;
+    p.dst = daddr;
+    p.pmtuDisc = this.settings.pmtuDisc;
+    p.tunFlags = dest.tunFlags;
+    // udp_flow_src_port: a flow hash in the ephemeral range, stable per client flow.
+    p.sport = 49152 + ((Math.imul(fi.saddr ^ (fi.sport << 16) ^ fi.dport, 0x9e3779b1) >>> 18) % 16384);
+    p.dport = dest.tunPort;
+    p.csumStart = -1;
   }
 
   private encap4(
@@ -984,13 +990,7 @@ export class Pipeline implements PipelineCore {
     const n = tcpSegmentV4(b, fi.ethOff, fi.l3off, fi.l4off, fi.l3len, mss, seg, slot, SEG_MAX, this.segLens);
     if (n < 0) return this.drop(Dp.NO_ROOM);
     const p = this.tun;
-    p.src = hop.saddr;
-    p.dst = this.conns4.daddr4(cid);
-    p.pmtuDisc = this.settings.pmtuDisc;
-    p.tunFlags = dest.tunFlags;
-    p.sport = 49152 + ((Math.imul(fi.saddr ^ (fi.sport << 16) ^ fi.dport, 0x9e3779b1) >>> 18) % 16384);
-    p.dport = dest.tunPort;
-    p.csumStart = -1;
+    this.tunParams(dest, this.conns4.daddr4(cid));
     const l3rel = fi.l3off - fi.ethOff;
     for (let k = 0; k < n; k++) {
       const o = k * slot;
