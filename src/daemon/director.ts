@@ -279,6 +279,17 @@ export class Director {
     this.sendPendingArp();
   }
 
+  /**
+   * After `ipvsadm -d` / `-D`: with expire_nodest_conn the deleted dests' conns go at once
+   * (ip_vs_expire_nodest_conn_flush); without it they wait for their next packet or timer.
+   */
+  afterDelete(): void {
+    if (this.pipeline.connSettings.expireNodestConn === 0) return;
+    const now = this.now();
+    this.pipeline.conns4.expireNodestFlush(now);
+    this.pipeline.conns6.expireNodestFlush(now);
+  }
+
   /** Sends the held frames whose next hop is now known (after a MAC learned from elsewhere). */
   drainHeld(): void {
     this.neighQ.drain(this.router.neigh, this.now(), this.sendHeld);

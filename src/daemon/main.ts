@@ -94,6 +94,15 @@ function applySysctl(arg: string, cs: ConnSettings): string | null {
   return null;
 }
 
+/** A file's text, or '' when it cannot be read (/etc/hosts, /etc/services). */
+function readText(p: string): string {
+  try {
+    return readFileSync(p, 'utf8');
+  } catch {
+    return '';
+  }
+}
+
 function parseRoute(s: string): StaticRoute | null {
   const m = /^(default|(\d+\.\d+\.\d+\.\d+)\/(\d+))=(\d+\.\d+\.\d+\.\d+)$/.exec(s);
   if (!m || !isValidIpv4(m[4])) return null;
@@ -221,13 +230,6 @@ export async function runDaemon(argv: readonly string[], io: CliIo): Promise<num
       `tslvs daemon: ${ip >>> 24}.${(ip >>> 16) & 255}.${(ip >>> 8) & 255}.${ip & 255} on ${name} does not answer ARP (${probes} probes); frames for it are dropped (NEIGH_UNRESOLVED)\n`,
     );
   };
-  const readText = (p: string): string => {
-    try {
-      return readFileSync(p, 'utf8');
-    } catch {
-      return '';
-    }
-  };
   const resolveHost = hostsFileResolver(readText('/etc/hosts'));
   const resolveService = servicesFileResolver(readText('/etc/services'));
   if (v.rules !== undefined) {
@@ -252,15 +254,7 @@ export async function runDaemon(argv: readonly string[], io: CliIo): Promise<num
   }
   const guard = v['no-host-guard'] ? null : new HostGuard(ifnames, (m) => io.stderr(`tslvs daemon: ${m}\n`));
   const sync = (cmd?: IpvsadmCommand): void => {
-    // ip_vs_expire_nodest_conn_flush: with expire_nodest_conn, a deleted dest's conns go at once.
-    if (
-      connSettings.expireNodestConn !== 0 &&
-      (cmd?.kind === 'delete-server' || cmd?.kind === 'delete-service')
-    ) {
-      const now = performance.now() - t0 + 1;
-      director.pipeline.conns4.expireNodestFlush(now);
-      director.pipeline.conns6.expireNodestFlush(now);
-    }
+    if (cmd?.kind === 'delete-server' || cmd?.kind === 'delete-service') director.afterDelete();
     director.pipeline.resetLaddrPools();
     director.announce();
     director.primeNeighbours();
@@ -375,13 +369,6 @@ async function runWorkers(
     io.stderr(`tslvs daemon: ${(e as Error).message}\n`);
     return 2;
   }
-  const readText = (p: string): string => {
-    try {
-      return readFileSync(p, 'utf8');
-    } catch {
-      return '';
-    }
-  };
   let rules: { text: string; name: string } | null = null;
   if (v.rules !== undefined) {
     try {

@@ -12,6 +12,7 @@
  * waited `holdMs` is dropped and counted. Nothing is allocated per frame.
  */
 import { Meta } from '../io/types.ts';
+import { setMac48 } from '../wire/bytes.ts';
 import type { NeighCache } from '../datapath/neigh.ts';
 
 export interface NeighQueueOptions {
@@ -130,15 +131,7 @@ export class NeighQueue {
       const ip = this.ipOf[i];
       const mac = neigh.peek(ifindex, ip);
       if (mac >= 0) {
-        const o = i * this.slotSize;
-        const hi = Math.floor(mac / 0x100000000);
-        const lo = mac >>> 0;
-        this.buf[o] = hi >>> 8;
-        this.buf[o + 1] = hi & 0xff;
-        this.buf[o + 2] = lo >>> 24;
-        this.buf[o + 3] = (lo >>> 16) & 0xff;
-        this.buf[o + 4] = (lo >>> 8) & 0xff;
-        this.buf[o + 5] = lo & 0xff;
+        setMac48(this.buf, i * this.slotSize, mac);
         send(ifindex, this.buf, this.meta, i);
         this.sent++;
         this.free(i, false);

@@ -131,13 +131,7 @@ function run(cfg: WorkerConfig): void {
           const c = r.cmd;
           if (c.kind === 'set-timeout') director.timeouts.set(c.tcp, c.tcpFin, c.udp);
           else if (c.kind !== 'noop') applyCommand(director.services, c);
-          if (
-            connSettingsExpire(cfg.connSettings) &&
-            (c.kind === 'delete-server' || c.kind === 'delete-service')
-          ) {
-            director.pipeline.conns4.expireNodestFlush(now());
-            director.pipeline.conns6.expireNodestFlush(now());
-          }
+          if (c.kind === 'delete-server' || c.kind === 'delete-service') director.afterDelete();
           changed();
           post({ t: 'ack', id: m.id });
         } catch (e) {
@@ -180,10 +174,6 @@ function run(cfg: WorkerConfig): void {
     }
   });
   post({ t: 'ready' });
-}
-
-function connSettingsExpire(cs: ConnSettings): boolean {
-  return cs.expireNodestConn !== 0;
 }
 
 if (parentPort !== null && workerData !== null && typeof workerData === 'object')
