@@ -15,6 +15,8 @@ export interface BenchOpts {
   ops: number;
   samples?: number;
   warmupSamples?: number;
+  /** One-operation calls before the warm-up (default 2). */
+  primeCalls?: number;
 }
 
 /**
@@ -26,6 +28,9 @@ export function bench(name: string, loop: (n: number) => number, o: BenchOpts): 
   const samples = o.samples ?? 7;
   const warm = o.warmupSamples ?? 2;
   let sink = 0;
+  // Two one-operation calls first, so the code after the loop has type feedback before the loop
+  // is compiled on stack replacement; otherwise that code deoptimizes at the end of every sample.
+  for (let p = 0; p < (o.primeCalls ?? 2); p++) sink = (sink + loop(1)) | 0;
   const times: number[] = [];
   for (let s = 0; s < warm + samples; s++) {
     const t0 = process.hrtime.bigint();

@@ -10,4 +10,4 @@ console.log(
   `tslvs benchmarks — node ${process.version}, ${process.arch}; V8 ${V8_DATAPATH_FLAGS.join(' ')} (as tslvsd)`,
 );
 runWireBench();
-runCoreBench();
+await runCoreBench();
