@@ -7,16 +7,13 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { Topology } from '../../src/lab/topo.ts';
 import { tryLoadAfPacket } from '../../src/io/addon.ts';
-
-const DIST = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
-const TSLVS = join(DIST, 'src', 'cli', 'tslvs.js');
-const ADM = join(DIST, 'src', 'cli', 'tslvsadm.js');
+import { Daemon, admSync } from '../helpers/tslvsd.ts';
+import type { AdmResult } from '../helpers/tslvsd.ts';
 
 function skipReason(): string | null {
   if (process.getuid?.() !== 0) return 'needs root (network namespaces, AF_PACKET)';
@@ -48,40 +45,21 @@ function bigSha(): string {
   return createHash('sha256').update(big).digest('hex');
 }
 
-async function waitFor(cond: () => boolean, ms: number, what: string): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
 class Lab {
   readonly topo = new Topology();
   readonly dir = mkdtempSync(join(tmpdir(), 'tslvs-e2e-'));
   readonly sock = join(this.dir, 'tslvsd.sock');
-  daemonLog = '';
+  private daemon: Daemon | null = null;
+  get daemonLog(): string {
+    return this.daemon?.log ?? '';
+  }
 
-  adm(line: string): { code: number; out: string; err: string } {
-    const argv = line.split(/\s+/).filter((w) => w !== '' && w !== 'ipvsadm');
-    try {
-      const out = execFileSync('node', [ADM, ...argv], {
-        encoding: 'utf8',
-        env: { ...process.env, TSLVS_SOCKET: this.sock },
-        stdio: ['ignore', 'pipe', 'pipe'],
-      });
-      return { code: 0, out, err: '' };
-    } catch (e) {
-      const x = e as { status: number; stdout: string; stderr: string };
-      return { code: x.status, out: x.stdout, err: x.stderr };
-    }
+  adm(line: string): AdmResult {
+    return admSync(this.sock, line);
   }
 
   async startDaemon(role: string, args: string[]): Promise<void> {
-    const p = this.topo.spawn(role, 'node', [TSLVS, 'daemon', '--socket', this.sock, ...args]);
-    p.stderr?.on('data', (d: Buffer) => (this.daemonLog += d.toString()));
-    await waitFor(() => existsSync(this.sock) || p.exitCode !== null, 10_000, 'tslvsd control socket');
-    if (p.exitCode !== null) throw new Error(`tslvsd exited: ${this.daemonLog}`);
+    this.daemon = await Daemon.start(this.topo, role, this.sock, args);
   }
 
   httpServer(role: string, name: string, port: number): void {

@@ -8,17 +8,14 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import type { ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { Topology } from '../../src/lab/topo.ts';
 import { tryLoadAfPacket } from '../../src/io/addon.ts';
+import { Daemon, TSLVS, admSync, waitFor } from '../helpers/tslvsd.ts';
+import type { AdmResult } from '../helpers/tslvsd.ts';
 
-const DIST = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
-const TSLVS = join(DIST, 'src', 'cli', 'tslvs.js');
-const ADM = join(DIST, 'src', 'cli', 'tslvsadm.js');
 const VIP = '10.35.0.100';
 const RIP = '10.35.0.11';
 
@@ -28,14 +25,6 @@ function skipReason(): string | null {
   return error ?? null;
 }
 const SKIP = skipReason();
-
-async function waitFor(cond: () => boolean, ms: number, what: string): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 /** A TCP echo server: each line comes back prefixed with the server's name. */
 const ECHO = `require('net').createServer((s) => { s.setEncoding('utf8'); let b = ''; s.on('data', (d) => { b += d; let i; while ((i = b.indexOf('\\n')) >= 0) { s.write('rs1 ' + b.slice(0, i) + '\\n'); b = b.slice(i + 1); } }); }).listen(80, '0.0.0.0')`;
@@ -56,35 +45,18 @@ setTimeout(() => { console.log('TIMEOUT'); process.exit(2); }, 30000);`;
 class Lab {
   readonly t = new Topology();
   readonly dir = mkdtempSync(join(tmpdir(), 'tslvs-sync-'));
-  readonly logs: Record<string, string> = {};
-  readonly procs: Record<string, ChildProcess> = {};
+  readonly daemons: Record<string, Daemon> = {};
 
   sock(role: string): string {
     return join(this.dir, `${role}.sock`);
   }
 
-  adm(role: string, line: string): { code: number; out: string; err: string } {
-    const argv = line.split(/\s+/).filter((w) => w !== '' && w !== 'ipvsadm');
-    try {
-      const out = execFileSync('node', [ADM, ...argv], {
-        encoding: 'utf8',
-        env: { ...process.env, TSLVS_SOCKET: this.sock(role) },
-        stdio: ['ignore', 'pipe', 'pipe'],
-      });
-      return { code: 0, out, err: '' };
-    } catch (e) {
-      const x = e as { status: number; stdout: string; stderr: string };
-      return { code: x.status, out: x.stdout, err: x.stderr };
-    }
+  adm(role: string, line: string): AdmResult {
+    return admSync(this.sock(role), line);
   }
 
   async daemon(role: string): Promise<void> {
-    this.logs[role] = '';
-    const p = this.t.spawn(role, 'node', [TSLVS, 'daemon', '--socket', this.sock(role), '--iface', 'eth0']);
-    p.stderr?.on('data', (d: Buffer) => (this.logs[role] += d.toString()));
-    this.procs[role] = p;
-    await waitFor(() => existsSync(this.sock(role)) || p.exitCode !== null, 10_000, `tslvsd in ${role}`);
-    if (p.exitCode !== null) throw new Error(`tslvsd in ${role} exited: ${this.logs[role]}`);
+    this.daemons[role] = await Daemon.start(this.t, role, this.sock(role), ['--iface', 'eth0']);
   }
 
   destroy(): void {
@@ -145,7 +117,7 @@ describe('connection sync: a TCP connection survives a director failover', { ski
     const client = l.t.spawn('client', 'node', ['-e', CLIENT, go]);
     client.stdout?.on('data', (d: Buffer) => (out += d.toString()));
     await waitFor(() => out.includes('rs1 one') || client.exitCode !== null, 10_000, 'the first answer');
-    assert.match(out, /^rs1 one$/m, `${out}\n${l.logs.dira}`);
+    assert.match(out, /^rs1 one$/m, `${out}\n${l.daemons.dira.log}`);
 
     // SYN, ACK, data: in_pkts reaches sync_threshold (3) in ESTABLISHED; the master's message
     // leaves within IPVS_SYNC_FLUSH_TIME (2 s) plus its 1 s timer.
@@ -160,7 +132,7 @@ describe('connection sync: a TCP connection survives a director failover', { ski
       'the backup to list the synced conn',
     ).catch(() =>
       assert.fail(
-        `backup conns:\n${conns}\nmaster:\n${l.adm('dira', 'ipvsadm -lnc').out}\n${l.logs.dira}\n${l.logs.dirb}`,
+        `backup conns:\n${conns}\nmaster:\n${l.adm('dira', 'ipvsadm -lnc').out}\n${l.daemons.dira.log}\n${l.daemons.dirb.log}`,
       ),
     );
     const st = JSON.parse(
@@ -172,9 +144,9 @@ describe('connection sync: a TCP connection survives a director failover', { ski
 
     // Failover: the master goes away; the backup gets the service (and so the VIP: it answers ARP
     // and announces it with gratuitous ARP), as keepalived would configure it on becoming MASTER.
-    l.procs.dira.kill('SIGTERM');
+    l.daemons.dira.proc.kill('SIGTERM');
     await waitFor(
-      () => l.procs.dira.exitCode !== null || l.procs.dira.signalCode !== null,
+      () => l.daemons.dira.proc.exitCode !== null || l.daemons.dira.proc.signalCode !== null,
       5000,
       'dira to stop',
     );
@@ -185,7 +157,7 @@ describe('connection sync: a TCP connection survives a director failover', { ski
     await new Promise((r) => setTimeout(r, 300));
     writeFileSync(go, '');
     await waitFor(() => client.exitCode !== null, 15_000, 'the client to finish').catch(() => undefined);
-    assert.match(out, /^rs1 two$/m, `the connection did not survive:\n${out}\n${l.logs.dirb}`);
+    assert.match(out, /^rs1 two$/m, `the connection did not survive:\n${out}\n${l.daemons.dirb.log}`);
     assert.equal(client.exitCode, 0, out);
     // The established conn was the synced one: no new SYN was needed (the backup scheduled none).
     const c = JSON.parse(

@@ -19,14 +19,11 @@ import type { ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { Topology } from '../../src/lab/topo.ts';
 import { tryLoadAfPacket } from '../../src/io/addon.ts';
-
-const DIST = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
-const TSLVS = join(DIST, 'src', 'cli', 'tslvs.js');
-const ADM = join(DIST, 'src', 'cli', 'tslvsadm.js');
+import { Daemon, TSLVS, admSync, waitFor } from '../helpers/tslvsd.ts';
+import type { AdmResult } from '../helpers/tslvsd.ts';
 
 function skipReason(): string | null {
   if (process.getuid?.() !== 0) return 'needs root (network namespaces, AF_PACKET, TUN)';
@@ -70,14 +67,6 @@ ip6 = struct.pack('!IHBB', 6 << 28, len(icmp), 58, 64) + src + dst + icmp
 socket.socket(socket.AF_INET, socket.SOCK_RAW, 41).sendto(ip6, (sys.argv[1], 0))
 `;
 
-async function waitFor(cond: () => boolean, ms: number, what: string): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
 function exited(p: ChildProcess): Promise<void> {
   return p.exitCode !== null || p.signalCode !== null
     ? Promise.resolve()
@@ -99,39 +88,24 @@ class Lab {
   readonly t = new Topology();
   readonly dir = mkdtempSync(join(tmpdir(), 'tslvs-rstun-'));
   readonly sock = join(this.dir, 'tslvsd.sock');
-  daemonLog = '';
+  private daemon: Daemon | null = null;
+  get daemonLog(): string {
+    return this.daemon?.log ?? '';
+  }
   readonly rsLog: Record<string, string> = {};
   readonly rsProc: Record<string, ChildProcess> = {};
 
-  adm(line: string): { code: number; out: string; err: string } {
-    const argv = line.split(/\s+/).filter((w) => w !== '' && w !== 'ipvsadm');
-    try {
-      const out = execFileSync('node', [ADM, ...argv], {
-        encoding: 'utf8',
-        env: { ...process.env, TSLVS_SOCKET: this.sock },
-        stdio: ['ignore', 'pipe', 'pipe'],
-      });
-      return { code: 0, out, err: '' };
-    } catch (e) {
-      const x = e as { status: number; stdout: string; stderr: string };
-      return { code: x.status, out: x.stdout, err: x.stderr };
-    }
+  adm(line: string): AdmResult {
+    return admSync(this.sock, line);
   }
 
   async startDaemon(): Promise<void> {
-    const p = this.t.spawn('dir', 'node', [
-      TSLVS,
-      'daemon',
-      '--socket',
-      this.sock,
+    this.daemon = await Daemon.start(this.t, 'dir', this.sock, [
       '--iface',
       'eth0',
       '--route',
       '10.41.2.0/24=10.41.1.1',
     ]);
-    p.stderr?.on('data', (d: Buffer) => (this.daemonLog += d.toString()));
-    await waitFor(() => existsSync(this.sock) || p.exitCode !== null, 10_000, 'tslvsd control socket');
-    if (p.exitCode !== null) throw new Error(`tslvsd exited: ${this.daemonLog}`);
   }
 
   async startRsTun(role: string): Promise<void> {
