@@ -58,7 +58,7 @@ export interface LvsPlan {
 }
 
 /** Real server in DR and TUN: the VIP on lo, ARP for it silenced (seed 000 ens33 + all, seed 003 lo). */
-function hideVip(run: LabRun, role: string, vip: string): string {
+export function hideVip(run: LabRun, role: string, vip: string): string {
   run.exec(role, 'ip', 'addr', 'add', `${vip}/32`, 'dev', 'lo');
   for (const k of ['all', 'eth0', 'lo']) {
     run.sysctl(role, `net.ipv4.conf.${k}.arp_ignore`, '1');
@@ -68,7 +68,7 @@ function hideVip(run: LabRun, role: string, vip: string): string {
 }
 
 /** The director's host stack stays out of the way: tslvs forwards, the kernel must not. */
-function directorHost(run: LabRun, role: string): string {
+export function directorHost(run: LabRun, role: string): string {
   run.sysctl(role, 'net.ipv4.ip_forward', '0');
   return 'ip_forward=0 (tslvs forwards; the VIP is not on the host, tslvs answers ARP for it)';
 }

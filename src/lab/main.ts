@@ -16,7 +16,7 @@ import { LVS_PLANS, haveRsTun, runLvs } from './lvs.ts';
 import type { LvsName } from './lvs.ts';
 import { formatLvsResult } from './format.ts';
 import { runArp, runRoute } from './basics.ts';
-import { runSched, SCHED_DEFAULT_FLOWS } from './sched.ts';
+import { formatSchedLive, runSched, runSchedLive, SCHED_DEFAULT_FLOWS } from './sched.ts';
 
 interface Scenario {
   readonly summary: string;
@@ -60,7 +60,7 @@ export const SCENARIOS: Readonly<Record<string, Scenario>> = {
   },
   sched: {
     summary: 'schedulers rr wrr wlc sh mh: distribution, and what moves when a server goes',
-    needs: [],
+    needs: ['root', 'ip', 'addon'],
     available: () => true,
   },
 };
@@ -86,6 +86,8 @@ Options:
   --pcap DIR      also write one pcap per link into DIR (Wireshark opens them)
   --requests N    requests (dr, nat, fullnat${names.includes('tun') ? ', tun' : ''}; default 10) or connections (sched;
                   default ${SCHED_DEFAULT_FLOWS})
+  --simulate      sched only: the prediction alone, in-process through tslvs simulate (no
+                  namespaces, no root)
   -h, --help      this text
 
 Exit status: 0 done, 2 bad usage or a missing tool, 4 not root, 70 the experiment failed.
@@ -104,6 +106,7 @@ export async function runLab(argv: readonly string[], io: CliIo): Promise<number
         keep: { type: 'boolean' },
         pcap: { type: 'string' },
         requests: { type: 'string' },
+        simulate: { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
       },
       allowPositionals: true,
@@ -135,7 +138,7 @@ export async function runLab(argv: readonly string[], io: CliIo): Promise<number
   }
   let requests: number | undefined;
   if (v.requests !== undefined) {
-    const max = name === 'sched' ? 1_000_000 : 1000;
+    const max = name === 'sched' ? (v.simulate === true ? 1_000_000 : 6000) : 1000;
     if (!/^\d+$/.test(v.requests) || Number(v.requests) < 1 || Number(v.requests) > max) {
       io.stderr(`tslvs lab: --requests ${v.requests}: expected 1..${max}\n`);
       return EXIT_USAGE;
@@ -143,7 +146,12 @@ export async function runLab(argv: readonly string[], io: CliIo): Promise<number
     requests = Number(v.requests);
   }
   const pcapDir = v.pcap === undefined ? undefined : resolve(v.pcap);
-  const err = checkRequirements(sc.needs);
+  const simulateOnly = v.simulate === true;
+  if (simulateOnly && name !== 'sched') {
+    io.stderr(`tslvs lab: --simulate applies to sched only\n${TRY}`);
+    return EXIT_USAGE;
+  }
+  const err = checkRequirements(simulateOnly ? [] : sc.needs);
   if (err !== null) {
     io.stderr(`tslvs lab ${name}: ${err.message}\n`);
     return err.exitCode;
@@ -161,9 +169,21 @@ export async function runLab(argv: readonly string[], io: CliIo): Promise<number
     } else if (name === 'route') {
       await runRoute(common);
     } else if (name === 'sched') {
-      if (v.keep === true || pcapDir !== undefined)
-        io.stderr('tslvs lab sched: runs in-process (no namespaces): --keep and --pcap do not apply\n');
-      io.stdout(runSched({ flows: requests }).text);
+      if (pcapDir !== undefined)
+        io.stderr('tslvs lab sched: --pcap does not apply (thousands of connections; dr traces one)\n');
+      if (simulateOnly) {
+        if (v.keep === true)
+          io.stderr('tslvs lab sched --simulate: no namespaces, so --keep does not apply\n');
+        io.stdout(runSched({ flows: requests }).text);
+      } else {
+        const r = await runSchedLive({ ...common, flows: requests });
+        io.stdout(formatSchedLive(r));
+        const failed = r.rows.reduce((a, row) => a + row.failed, 0);
+        if (failed > 0) {
+          io.stderr(`tslvs lab sched: ${failed} connections got no answer\n`);
+          return EXIT_SOFTWARE;
+        }
+      }
     } else {
       const r = await runLvs(LVS_PLANS[name as LvsName], { ...common, requests });
       io.stdout(formatLvsResult(r));

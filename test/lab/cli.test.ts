@@ -52,11 +52,17 @@ test('not root: exit 4 and what to do', () => {
   assert.equal(checkRequirements(['root'], true), null);
 });
 
-test('sched runs without root and prints its table', async () => {
+test('sched --simulate runs without root and prints its table; --simulate is for sched only', async () => {
   const x = io();
-  assert.equal(await runLab(['sched', '--requests', '60'], x), 0);
+  assert.equal(await runLab(['sched', '--simulate', '--requests', '60'], x), 0);
   assert.match(x.out, /60 connections/);
   assert.match(x.out, /\n {2}rr +20 /);
+  const y = io();
+  assert.equal(await runLab(['dr', '--simulate'], y), EXIT_USAGE);
+  assert.match(y.err, /--simulate applies to sched only/);
+  const z = io();
+  assert.equal(await runLab(['sched', '--requests', '6001'], z), EXIT_USAGE);
+  assert.match(z.err, /expected 1\.\.6000/);
 });
 
 describe('needs root', { skip: isRoot ? false : 'needs root (network namespaces)' }, () => {

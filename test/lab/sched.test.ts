@@ -1,13 +1,23 @@
 /**
- * `tslvs lab sched` (in-process, no root): the distributions and the moves after a removal.
+ * `tslvs lab sched`: first the prediction (in-process, no root): the distributions and the moves after a removal.
  * Expected counts are hand-derived from the schedulers' definitions: rr ignores weights (600 / 3 =
  * 200 each); wrr and wlc give 3:2:1 of 600 = 300/200/100 exactly (wlc: every simulated connection
  * is still open, so least connections per weight tracks the weights); sh and mh hash the client
  * address, so their shares only approach the weights (tolerance below).
  */
-import { test } from 'node:test';
+import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { runSched, SCHED_REMOVED, SCHED_SERVERS } from '../../src/lab/sched.ts';
+import {
+  formatSchedLive,
+  runSched,
+  runSchedLive,
+  SCHED_REMOVED,
+  SCHED_SERVERS,
+} from '../../src/lab/sched.ts';
+import { checkRequirements } from '../../src/lab/env.ts';
+import { existingNamespaces } from '../../src/lab/run.ts';
+
+const LIVE_SKIP = checkRequirements(['root', 'ip', 'addon'])?.message ?? null;
 
 const N = 600;
 const r = runSched({ flows: N, seed: 7 });
@@ -75,4 +85,35 @@ test('mh moves (almost) only the removed server clients; sh and rr move many oth
   }
   assert.match(r.text, /^tslvs lab sched — 600 connections/);
   assert.match(r.text, /In-process/);
+});
+
+/**
+ * The live scenario, as root: real connections through tslvsd, one at a time from the
+ * prediction's client addresses. rr, wrr, sh and mh place every connection where the in-process
+ * prediction did, in both rounds (rr and wrr because the connections arrive in the same order,
+ * sh and mh because they hash the client address only); wlc keeps the 3:2:1 shares.
+ */
+describe('lab sched, live', { skip: LIVE_SKIP ?? false }, () => {
+  test('real connections follow the prediction; the removed server gets none', async () => {
+    const L = 240;
+    const live = await runSchedLive({ flows: L, seed: 3 });
+    const text = formatSchedLive(live);
+    for (const x of live.rows) {
+      assert.equal(x.failed, 0, `${x.sched}\n${text}`);
+      assert.equal(x.after[removedIdx], 0, `${x.sched}: nothing to the removed server`);
+      if (x.sched !== 'wlc') {
+        assert.equal(x.agree, L, `${x.sched}: first round as predicted\n${text}`);
+        assert.equal(x.agreeAfter, L, `${x.sched}: after the removal as predicted\n${text}`);
+      }
+    }
+    const wlc = live.rows.find((x) => x.sched === 'wlc')!;
+    wlc.flows.forEach((n, k) => assert.ok(Math.abs(n - [120, 80, 40][k]) <= 1, `wlc ${wlc.flows.join(' ')}`));
+    const mh = live.rows.find((x) => x.sched === 'mh')!;
+    assert.ok(mh.moved - mh.movedFromRemoved <= L * 0.02, `mh others: ${mh.moved - mh.movedFromRemoved}`);
+    assert.match(text, /^\nConnections per real server, as the real servers answered/);
+    assert.ok(
+      !existingNamespaces().some((n) => live.namespaces.some((h) => h.ns === n)),
+      'namespaces removed',
+    );
+  });
 });
