@@ -9,7 +9,12 @@
  *     dport, and worker w allocates only local ports ≡ w (mod N) (DPVS's per-lcore port split);
  *   - any other TCP/UDP/SCTP packet may be a NAT reply, which goes to the client: key =
  *     mix(daddr ^ dport);
- *   - everything else (ARP, ICMP, fragments, IPv6) goes to worker 0.
+ *   - an ICMP error (destination unreachable, source quench, time exceeded, parameter problem)
+ *     quoting a TCP/UDP/SCTP header is steered by the quoted packet, to the worker of the conn
+ *     it is about: quoted source a VIP (our reply to a client came back) → mix(quoted daddr ^
+ *     dport); quoted source a local address (our FullNAT packet to a real server) → quoted
+ *     sport; otherwise (a client's packet we forwarded) → mix(quoted saddr ^ sport);
+ *   - everything else (ARP, other ICMP, fragments, IPv6) goes to worker 0.
  * The kernel takes the program's return value modulo the number of sockets in the group
  * (fanout_demux_bpf), so "mix" spreads the low bits: A * 0x9e3779b1, then the high 16 bits.
  *
@@ -22,6 +27,76 @@ const N = Bpf.NET_OFF;
 const GOLDEN = 0x9e3779b1;
 /** Classic BPF jump offsets are 8 bits: the address lists must fit in one forward jump. */
 export const STEER_MAX_ADDRS = 200;
+
+/** One instruction, or a jump whose targets are labels resolved when the program is assembled. */
+type Item = BpfInsn | { code: number; k: number; jt: string | 0; jf: string | 0 } | { label: string };
+
+/**
+ * Resolves labels (forward only, as classic BPF jumps are). Conditional jumps are 8 bits: a
+ * target farther than 255 instructions is an error here, not a wrong program.
+ */
+function assemble(items: readonly Item[]): BpfInsn[] {
+  const at = new Map<string, number>();
+  let n = 0;
+  for (const it of items) {
+    if ('label' in it) at.set(it.label, n);
+    else n++;
+  }
+  const out: BpfInsn[] = [];
+  for (const it of items) {
+    if ('label' in it) continue;
+    if (Array.isArray(it)) {
+      out.push(it as BpfInsn);
+      continue;
+    }
+    const j = it as { code: number; k: number; jt: string | 0; jf: string | 0 };
+    const pc = out.length;
+    const rel = (t: string | 0): number => {
+      if (t === 0) return 0;
+      const to = at.get(t);
+      if (to === undefined || to <= pc) throw new Error(`steering: bad jump target ${t}`);
+      return to - pc - 1;
+    };
+    if ((j.code & 0xf0) === Bpf.JA) {
+      out.push(bpfStmt(j.code, rel(j.jt)));
+      continue;
+    }
+    const jt = rel(j.jt);
+    const jf = rel(j.jf);
+    if (jt > 255 || jf > 255) throw new RangeError('steering: a conditional jump is out of reach');
+    out.push(bpfJump(j.code, j.k, jt, jf));
+  }
+  return out;
+}
+
+const jeq = (k: number, jt: string | 0, jf: string | 0): Item => ({
+  code: Bpf.JMP | Bpf.JEQ | Bpf.K,
+  k,
+  jt,
+  jf,
+});
+const ja = (to: string): Item => ({ code: Bpf.JMP | Bpf.JA, k: 0, jt: to, jf: 0 });
+const label = (l: string): Item => ({ label: l });
+
+/**
+ * mix(address ^ port) and return it, for a quoted packet in an ICMP error: M[1] = outer header
+ * length (where the quoted IP header starts, 8 bytes later), M[2] = offset of the quoted L4
+ * header. Ten instructions.
+ */
+function quotedKeyBlock(portRel: number, addrRel: number): Item[] {
+  return [
+    bpfStmt(Bpf.LDX | Bpf.W | Bpf.MEM, 2),
+    bpfStmt(Bpf.LD | Bpf.H | Bpf.IND, N + portRel),
+    bpfStmt(Bpf.ST, 0),
+    bpfStmt(Bpf.LDX | Bpf.W | Bpf.MEM, 1),
+    bpfStmt(Bpf.LD | Bpf.W | Bpf.IND, N + 8 + addrRel),
+    bpfStmt(Bpf.LDX | Bpf.W | Bpf.MEM, 0),
+    bpfStmt(Bpf.ALU | Bpf.XOR | Bpf.X, 0),
+    bpfStmt(Bpf.ALU | Bpf.MUL | Bpf.K, GOLDEN | 0),
+    bpfStmt(Bpf.ALU | Bpf.RSH | Bpf.K, 16),
+    bpfStmt(Bpf.RET | Bpf.A, 0),
+  ];
+}
 
 /**
  * mix(address ^ port) and return it: the port at `portRel` in the L4 header (X = IP header
@@ -54,68 +129,84 @@ export function steeringProgram(vips: readonly number[], laddrs: readonly number
   const nl = laddrs.length;
   if (nv + nl > STEER_MAX_ADDRS)
     throw new RangeError(`steering: ${nv + nl} addresses, at most ${STEER_MAX_ADDRS}`);
-  const p: BpfInsn[] = [];
-  // Labels are resolved by counting: the blocks after the address lists are, in order,
-  // CLIENT (8 insns), FNAT (2), REPLY (8), OTHER (1).
-  const CLIENT_LEN = 8;
-  const FNAT_LEN = 2;
-  const REPLY_LEN = 8;
-  // 0: IPv4 version nibble.
+  const p: Item[] = [];
+  // IPv4, and not a later fragment (those carry no ports).
   p.push(bpfStmt(Bpf.LD | Bpf.B | Bpf.ABS, N + 0));
   p.push(bpfStmt(Bpf.ALU | Bpf.AND | Bpf.K, 0xf0));
-  // Jumps to OTHER are written with 0xff and patched once its index is known.
-  const patch: number[] = [];
-  p.push(bpfJump(Bpf.JMP | Bpf.JEQ | Bpf.K, 0x40, 0, 0xff));
-  patch.push(p.length - 1);
-  // Protocol: TCP, UDP or SCTP.
-  p.push(bpfStmt(Bpf.LD | Bpf.B | Bpf.ABS, N + 9));
-  p.push(bpfJump(Bpf.JMP | Bpf.JEQ | Bpf.K, 6, 2, 0));
-  p.push(bpfJump(Bpf.JMP | Bpf.JEQ | Bpf.K, 17, 1, 0));
-  p.push(bpfJump(Bpf.JMP | Bpf.JEQ | Bpf.K, 132, 0, 0xff));
-  patch.push(p.length - 1);
-  // Not a first fragment: no ports to read.
+  p.push(jeq(0x40, 0, 'other'));
   p.push(bpfStmt(Bpf.LD | Bpf.H | Bpf.ABS, N + 6));
-  p.push(bpfJump(Bpf.JMP | Bpf.JSET | Bpf.K, 0x1fff, 0xff, 0));
-  patch.push(p.length - 1);
+  p.push({ code: Bpf.JMP | Bpf.JSET | Bpf.K, k: 0x1fff, jt: 'other', jf: 0 });
   // X = header length.
   p.push(bpfStmt(Bpf.LD | Bpf.B | Bpf.ABS, N + 0));
   p.push(bpfStmt(Bpf.ALU | Bpf.AND | Bpf.K, 0x0f));
   p.push(bpfStmt(Bpf.ALU | Bpf.LSH | Bpf.K, 2));
   p.push(bpfStmt(Bpf.MISC | Bpf.TAX, 0));
-  // A = daddr, compared with each VIP, then each local address.
+  // Protocol: TCP, UDP or SCTP; ICMP.
+  p.push(bpfStmt(Bpf.LD | Bpf.B | Bpf.ABS, N + 9));
+  p.push(jeq(6, 'l4', 0));
+  p.push(jeq(17, 'l4', 0));
+  p.push(jeq(132, 'l4', 0));
+  p.push(jeq(1, 'icmpFar', 'other'));
+  p.push(label('other'));
+  p.push(bpfStmt(Bpf.RET | Bpf.K, 0));
+  p.push(label('icmpFar'));
+  p.push(ja('icmp'));
+
+  // TCP/UDP/SCTP: A = daddr, compared with each VIP, then each local address.
+  p.push(label('l4'));
   p.push(bpfStmt(Bpf.LD | Bpf.W | Bpf.ABS, N + 16));
-  for (let i = 0; i < nv; i++) {
-    // To CLIENT: past the rest of the lists and the fall-through jump.
-    const rest = nv - 1 - i + nl + 1;
-    p.push(bpfJump(Bpf.JMP | Bpf.JEQ | Bpf.K, vips[i] >>> 0, rest, 0));
-  }
-  for (let i = 0; i < nl; i++) {
-    // To FNAT: past the rest of the local addresses, the fall-through jump and CLIENT.
-    const rest = nl - 1 - i + 1 + CLIENT_LEN;
-    p.push(bpfJump(Bpf.JMP | Bpf.JEQ | Bpf.K, laddrs[i] >>> 0, rest, 0));
-  }
+  for (const v of vips) p.push(jeq(v >>> 0, 'client', 0));
+  for (const l of laddrs) p.push(jeq(l >>> 0, 'fnat', 0));
   // Neither: a possible NAT reply.
-  p.push(bpfStmt(Bpf.JMP | Bpf.JA, CLIENT_LEN + FNAT_LEN));
-  // CLIENT: key from saddr and sport.
-  const client = p.length;
+  p.push(ja('reply'));
+  p.push(label('client'));
   p.push(...keyBlock(0, 12));
-  if (p.length - client !== CLIENT_LEN) throw new Error('steering: CLIENT length');
-  // FNAT: the local port decides.
-  const fnat = p.length;
+  p.push(label('fnat'));
   p.push(bpfStmt(Bpf.LD | Bpf.H | Bpf.IND, N + 2));
   p.push(bpfStmt(Bpf.RET | Bpf.A, 0));
-  if (p.length - fnat !== FNAT_LEN) throw new Error('steering: FNAT length');
-  // REPLY: key from daddr and dport.
-  const reply = p.length;
+  p.push(label('reply'));
   p.push(...keyBlock(2, 16));
-  if (p.length - reply !== REPLY_LEN) throw new Error('steering: REPLY length');
-  // OTHER.
-  const other = p.length;
+
+  // ICMP errors, by the packet they quote (X = outer header length, the ICMP header at X).
+  p.push(label('icmp'));
+  p.push(bpfStmt(Bpf.LD | Bpf.B | Bpf.IND, N + 0));
+  p.push(jeq(3, 'quoted', 0));
+  p.push(jeq(4, 'quoted', 0));
+  p.push(jeq(11, 'quoted', 0));
+  p.push(jeq(12, 'quoted', 'other2'));
+  p.push(label('other2'));
   p.push(bpfStmt(Bpf.RET | Bpf.K, 0));
-  for (const at of patch) {
-    const [code, jt, jf, k] = p[at];
-    const to = other - at - 1;
-    p[at] = [code, jt === 0xff ? to : jt, jf === 0xff ? to : jf, k];
-  }
-  return bpfProgram(p);
+  p.push(label('quoted'));
+  p.push(bpfStmt(Bpf.STX, 1));
+  p.push(bpfStmt(Bpf.LD | Bpf.B | Bpf.IND, N + 8 + 9));
+  p.push(jeq(6, 'qproto', 0));
+  p.push(jeq(17, 'qproto', 0));
+  p.push(jeq(132, 'qproto', 'other3'));
+  p.push(label('other3'));
+  p.push(bpfStmt(Bpf.RET | Bpf.K, 0));
+  p.push(label('qproto'));
+  // M[2] = outer header length + 8 + quoted header length: the quoted ports.
+  p.push(bpfStmt(Bpf.LD | Bpf.B | Bpf.IND, N + 8));
+  p.push(bpfStmt(Bpf.ALU | Bpf.AND | Bpf.K, 0x0f));
+  p.push(bpfStmt(Bpf.ALU | Bpf.LSH | Bpf.K, 2));
+  p.push(bpfStmt(Bpf.ALU | Bpf.ADD | Bpf.X, 0));
+  p.push(bpfStmt(Bpf.ALU | Bpf.ADD | Bpf.K, 8));
+  p.push(bpfStmt(Bpf.ST, 2));
+  // A = the quoted source address.
+  p.push(bpfStmt(Bpf.LD | Bpf.W | Bpf.IND, N + 8 + 12));
+  for (const v of vips) p.push(jeq(v >>> 0, 'qreply', 0));
+  for (const l of laddrs) p.push(jeq(l >>> 0, 'qfnat', 0));
+  p.push(ja('qclient'));
+  // Our packet to the client (NAT/FullNAT reply) came back: the client is the quoted destination.
+  p.push(label('qreply'));
+  p.push(...quotedKeyBlock(2, 16));
+  // Our FullNAT packet to a real server came back: the local port is the quoted source port.
+  p.push(label('qfnat'));
+  p.push(bpfStmt(Bpf.LDX | Bpf.W | Bpf.MEM, 2));
+  p.push(bpfStmt(Bpf.LD | Bpf.H | Bpf.IND, N + 0));
+  p.push(bpfStmt(Bpf.RET | Bpf.A, 0));
+  // A client's packet we forwarded came back: the client is the quoted source.
+  p.push(label('qclient'));
+  p.push(...quotedKeyBlock(0, 12));
+  return bpfProgram(assemble(p));
 }

@@ -1,7 +1,8 @@
 /**
  * The worker-steering fanout program, run by a small classic-BPF interpreter written here from the
  * instruction set (<linux/filter.h>): both directions of a NAT conn, and a FullNAT reply to the
- * port its worker allocated, land on the same key; anything else goes to worker 0.
+ * port its worker allocated, land on the same key; so do ICMP errors quoting a conn's packet;
+ * anything else goes to worker 0.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -44,10 +45,13 @@ function runBpf(prog: Int32Array, ip: Uint8Array): number {
       x = mode === Bpf.MEM ? mem[k] >>> 0 : k >>> 0;
     } else if (cls === Bpf.ST) {
       mem[k] = a;
+    } else if (cls === Bpf.STX) {
+      mem[k] = x;
     } else if (cls === Bpf.ALU) {
       const src = (code & Bpf.X) !== 0 ? x : k >>> 0;
       const op = code & 0xf0;
-      if (op === Bpf.AND) a = (a & src) >>> 0;
+      if (op === Bpf.ADD) a = (a + src) >>> 0;
+      else if (op === Bpf.AND) a = (a & src) >>> 0;
       else if (op === Bpf.LSH) a = (a << src) >>> 0;
       else if (op === Bpf.RSH) a = a >>> src;
       else if (op === Bpf.XOR) a = (a ^ src) >>> 0;
@@ -121,7 +125,60 @@ test('client → VIP and the NAT reply RS → client give the same key; FullNAT 
   assert.equal(runBpf(prog, ip4(6, CLIENT, VIP, 5555, 80, 0, 7)), steerKey(CLIENT, 5555));
 });
 
-test('worker 0 gets what has no ports: ICMP, fragments, non-IPv4', () => {
+/** An ICMP error of `type` from `from` to `to`, quoting `quoted` (its IP header and 8 bytes). */
+function icmpError(type: number, from: number, to: number, quoted: Uint8Array, ihl = 5): Uint8Array {
+  const outer = ip4(1, from, to, 0, 0, 0, ihl);
+  const b = new Uint8Array(ihl * 4 + 8 + quoted.length);
+  b.set(outer.subarray(0, ihl * 4));
+  b[ihl * 4] = type;
+  b.set(quoted, ihl * 4 + 8);
+  return b;
+}
+
+test('ICMP errors go to the worker of the conn they quote', () => {
+  const prog = steeringProgram([VIP, VIP2], [LIP]);
+  const ROUTER = 0xc0a80a01;
+  const owner = steerKey(CLIENT, 40001);
+  for (const proto of [6, 17, 132]) {
+    // A router on the real servers' side: our NAT/DR packet client → RS (frag needed).
+    assert.equal(runBpf(prog, icmpError(3, ROUTER, CLIENT, ip4(proto, CLIENT, RS, 40001, 8080))), owner);
+    // The same for a TUN/DR packet that still shows the VIP, with IP options on the quoted header.
+    assert.equal(
+      runBpf(prog, icmpError(11, ROUTER, CLIENT, ip4(proto, CLIENT, VIP2, 40001, 80, 0, 6))),
+      owner,
+    );
+    // The client's side: our NAT reply VIP → client came back (port unreachable), outer options.
+    assert.equal(runBpf(prog, icmpError(3, CLIENT, VIP, ip4(proto, VIP, CLIENT, 80, 40001), 7)), owner);
+    // Our FullNAT packet local address → RS came back: the worker that owns the local port.
+    assert.equal(runBpf(prog, icmpError(12, ROUTER, LIP, ip4(proto, LIP, RS, 61234, 8080))), 61234);
+    assert.equal(runBpf(prog, icmpError(4, ROUTER, LIP, ip4(proto, LIP, RS, 61235, 8080))), 61235);
+  }
+  // Not an error (echo request), or an error quoting ICMP: worker 0.
+  assert.equal(runBpf(prog, icmpError(8, CLIENT, VIP, ip4(6, CLIENT, VIP, 40001, 80))), 0);
+  assert.equal(runBpf(prog, icmpError(3, ROUTER, CLIENT, ip4(1, CLIENT, RS, 0, 0))), 0);
+});
+
+test('property: an ICMP error about either direction of a NAT conn picks the conn worker', () => {
+  const prog = steeringProgram([VIP, VIP2], [LIP]);
+  fc.assert(
+    fc.property(
+      fc.nat(),
+      fc.integer({ min: 1, max: 65535 }),
+      fc.integer({ min: 1, max: 16 }),
+      fc.integer({ min: 5, max: 15 }),
+      (c, port, n, ihl) => {
+        const caddr = (c | 0x01000000) >>> 0;
+        if ([VIP, VIP2, LIP].includes(caddr)) return;
+        const w = runBpf(prog, ip4(6, caddr, VIP, port, 80)) % n;
+        assert.equal(runBpf(prog, icmpError(3, RS, caddr, ip4(6, caddr, RS, port, 8080), ihl)) % n, w);
+        assert.equal(runBpf(prog, icmpError(3, caddr, VIP, ip4(17, VIP, caddr, 80, port, 0, ihl))) % n, w);
+      },
+    ),
+    { numRuns: 300 },
+  );
+});
+
+test('worker 0 gets what has no ports: ICMP that is not an error, fragments, non-IPv4', () => {
   const prog = steeringProgram([VIP], []);
   assert.equal(runBpf(prog, ip4(1, CLIENT, VIP, 0, 0)), 0, 'ICMP');
   assert.equal(runBpf(prog, ip4(6, CLIENT, VIP, 1, 80, 0x0010)), 0, 'a later fragment');
