@@ -31,7 +31,7 @@ import type { SchedPacket } from '../sched/types.ts';
 import { newSchedPacket } from '../sched/types.ts';
 import { u16, u32 } from '../wire/bytes.ts';
 import { csumCompletePartial, csumReplace16 } from '../wire/checksum.ts';
-import { tcpSegmentV4 } from '../xmit/gso.ts';
+import { tcpSegmentV4, udpSegmentV4 } from '../xmit/gso.ts';
 import {
   IPPROTO_ICMP,
   IPPROTO_SCTP,
@@ -914,10 +914,11 @@ export class Pipeline implements PipelineCore {
     const overhead =
       dest.tunType === TunType.GUE ? 32 : dest.tunType === TunType.GRE ? (dest.tunFlags & 1 ? 28 : 24) : 20;
     // A GSO super-frame cannot be described inside a tunnel by virtio_net_hdr (no IPXIP GSO
-    // type): a TCP one is segmented here, anything else is counted and dropped rather than sent
-    // broken (docs/director.md, offloads).
+    // type): a TCP or UDP one is segmented here, anything else is counted and dropped rather
+    // than sent broken (docs/director.md, offloads).
     if ((rxFlags & RxFlag.GSO) !== 0) {
-      if (fi.proto !== IPPROTO_TCP || this.rxGsoSize <= 0) return this.drop(Dp.GSO_TUNNEL);
+      if ((fi.proto !== IPPROTO_TCP && fi.proto !== IPPROTO_UDP) || this.rxGsoSize <= 0)
+        return this.drop(Dp.GSO_TUNNEL);
       return this.xmitTunnelSegs4(b, cid, dest, rxFlags, cap, overhead);
     }
     const v = this.route4(b, daddr, rxFlags, cap, overhead, 0);
@@ -983,11 +984,28 @@ export class Pipeline implements PipelineCore {
     const hop = this.hop;
     const v = this.route4(b, this.conns4.daddr4(cid), rxFlags, cap, overhead, 0);
     if (v !== CONTINUE) return v;
-    const doff = (b[fi.l4off + 12] >>> 4) * 4;
-    const mss = Math.min(this.rxGsoSize, hop.mtu - overhead - (fi.l4off - fi.l3off) - doff);
     const seg = this.segBuf;
-    const slot = (fi.l4off - fi.ethOff + doff + mss + SEG_ROOM + 63) & ~63;
-    const n = tcpSegmentV4(b, fi.ethOff, fi.l3off, fi.l4off, fi.l3len, mss, seg, slot, SEG_MAX, this.segLens);
+    const ipHl = fi.l4off - fi.l3off;
+    let n: number;
+    let slot: number;
+    if (fi.proto === IPPROTO_UDP) {
+      // The datagrams' size is the sender's (each is one message): one that does not fit the
+      // tunnel gets the answer a too-big datagram gets (ensure_mtu_is_adequate).
+      const size = this.rxGsoSize;
+      const mtu = hop.mtu - overhead;
+      if (ipHl + 8 + size > mtu) {
+        if (this.settings.pmtuDisc && ipv4Df(b, fi.l3off))
+          return this.icmpError4(b, ICMP_DEST_UNREACH, ICMP_FRAG_NEEDED, mtu & 0xffff, cap, Dp.FRAG_NEEDED);
+        return this.drop(Dp.GSO_TUNNEL);
+      }
+      slot = (fi.l4off - fi.ethOff + 8 + size + SEG_ROOM + 63) & ~63;
+      n = udpSegmentV4(b, fi.ethOff, fi.l3off, fi.l4off, fi.l3len, size, seg, slot, SEG_MAX, this.segLens);
+    } else {
+      const doff = (b[fi.l4off + 12] >>> 4) * 4;
+      const mss = Math.min(this.rxGsoSize, hop.mtu - overhead - ipHl - doff);
+      slot = (fi.l4off - fi.ethOff + doff + mss + SEG_ROOM + 63) & ~63;
+      n = tcpSegmentV4(b, fi.ethOff, fi.l3off, fi.l4off, fi.l3len, mss, seg, slot, SEG_MAX, this.segLens);
+    }
     if (n < 0) return this.drop(Dp.NO_ROOM);
     const p = this.tun;
     this.tunParams(dest, this.conns4.daddr4(cid));

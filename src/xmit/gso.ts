@@ -86,3 +86,64 @@ export function tcpSegmentV4(
   }
   return n;
 }
+
+/**
+ * Splits a UDP/IPv4 GSO super-frame (UDP_SEGMENT: __udp_gso_segment + inet_gso_segment) into
+ * datagrams of `gsoSize` payload bytes each, the last one shorter. Unlike TCP, the size is not
+ * ours to choose: each datagram is one message of the sender's. Per datagram: headers copied, IPv4
+ * total length and identification (incremented) with a full header checksum, UDP length, and a
+ * full UDP checksum (0 becomes 0xffff). Same layout, limits and -1 as tcpSegmentV4.
+ */
+export function udpSegmentV4(
+  b: Uint8Array,
+  ethOff: number,
+  l3off: number,
+  l4off: number,
+  l3len: number,
+  gsoSize: number,
+  dst: Uint8Array,
+  slot: number,
+  maxSegs: number,
+  lens: Int32Array,
+): number {
+  const hdr = l4off - ethOff + 8;
+  const ipUdpHdr = l4off - l3off + 8;
+  const payload = l3len - ipUdpHdr;
+  if (gsoSize <= 0 || payload < 0 || l4off - l3off < IPV4_HLEN || hdr + gsoSize > slot) return -1;
+  const n = payload === 0 ? 1 : Math.ceil(payload / gsoSize);
+  if (n > maxSegs || n > lens.length || n * slot > dst.length) return -1;
+  const id0 = (b[l3off + 4] << 8) | b[l3off + 5];
+  const saddr = ((b[l3off + 12] << 24) | (b[l3off + 13] << 16) | (b[l3off + 14] << 8) | b[l3off + 15]) >>> 0;
+  const daddr = ((b[l3off + 16] << 24) | (b[l3off + 17] << 16) | (b[l3off + 18] << 8) | b[l3off + 19]) >>> 0;
+  const dataOff = l3off + ipUdpHdr;
+  const s3 = l3off - ethOff;
+  const s4 = l4off - ethOff;
+  for (let k = 0; k < n; k++) {
+    const o = k * slot;
+    const len = Math.min(gsoSize, payload - k * gsoSize);
+    dst.set(b.subarray(ethOff, ethOff + hdr), o);
+    dst.set(b.subarray(dataOff + k * gsoSize, dataOff + k * gsoSize + len), o + hdr);
+    const ip = o + s3;
+    const tot = ipUdpHdr + len;
+    dst[ip + 2] = tot >>> 8;
+    dst[ip + 3] = tot & 0xff;
+    const id = (id0 + k) & 0xffff;
+    dst[ip + 4] = id >>> 8;
+    dst[ip + 5] = id & 0xff;
+    dst[ip + 10] = dst[ip + 11] = 0;
+    const ic = ~csumFold(csumAdd(dst, ip, l4off - l3off)) & 0xffff;
+    dst[ip + 10] = ic >>> 8;
+    dst[ip + 11] = ic & 0xff;
+    const uh = o + s4;
+    const ulen = 8 + len;
+    dst[uh + 4] = ulen >>> 8;
+    dst[uh + 5] = ulen & 0xff;
+    dst[uh + 6] = dst[uh + 7] = 0;
+    let uc = ~csumFold(csumAdd(dst, uh, ulen, pseudoSumV4(saddr, daddr, 17, ulen))) & 0xffff;
+    if (uc === 0) uc = 0xffff;
+    dst[uh + 6] = uc >>> 8;
+    dst[uh + 7] = uc & 0xff;
+    lens[k] = hdr + len;
+  }
+  return n;
+}

@@ -1,5 +1,6 @@
 /**
- * Software TCP segmentation (tcp_gso_segment) and the TUN path that uses it: a GSO super-frame
+ * Software TCP and UDP segmentation (tcp_gso_segment, __udp_gso_segment) and the TUN path that
+ * uses it: a GSO super-frame
  * with a CHECKSUM_PARTIAL checksum, as a veth peer with TSO on delivers it, comes out as ordinary
  * segments, each wrapped in its own tunnel header. The segments are checked field by field against
  * the super-frame, by full checksum recomputation, and (when installed) by tshark's decode with its
@@ -8,9 +9,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { tcpSegmentV4 } from '../../src/xmit/gso.ts';
+import { tcpSegmentV4, udpSegmentV4 } from '../../src/xmit/gso.ts';
 import { tcp4, udp4 } from '../helpers/packet.ts';
 import { tcpCsumOkV4 } from '../../src/wire/tcp.ts';
+import { udpCsumOkV4 } from '../../src/wire/udp.ts';
 import { internetChecksum } from '../../src/wire/checksum.ts';
 import { Lab, MAC } from '../datapath/fixture.ts';
 import { Fwd, TunType } from '../../src/model/flags.ts';
@@ -204,19 +206,116 @@ for (const [name, type, outer] of [
   });
 }
 
-test('TUN: a UDP GSO frame is still counted and dropped (no software UFO)', () => {
+/** A UDP GSO super-frame (UDP_SEGMENT); its checksum does not matter, every datagram gets a new one. */
+function udpSuper(n: number, df = true): Uint8Array {
+  const payload = new Uint8Array(n);
+  for (let i = 0; i < n; i++) payload[i] = (i * 13 + 1) & 0xff;
+  return udp4({ src: '203.0.113.5', dst: '10.0.0.100', sport: 5353, dport: 53, payload, id: 0xfffe, df });
+}
+
+function udpSegment(sup: Uint8Array, size: number): Uint8Array[] {
+  const slot = 2048;
+  const most = Math.ceil(sup.length / size) + 1;
+  const dst = new Uint8Array(slot * most).fill(0xee);
+  const lens = new Int32Array(most);
+  const n = udpSegmentV4(sup, 0, 14, 34, sup.length - 14, size, dst, slot, most, lens);
+  assert.ok(n > 0, `segmented (${n})`);
+  return Array.from({ length: n }, (_, k) => dst.slice(k * slot, k * slot + lens[k]));
+}
+
+function checkDatagrams(sup: Uint8Array, segs: Uint8Array[], size: number): void {
+  const payload = sup.subarray(42);
+  assert.equal(segs.length, Math.max(1, Math.ceil(payload.length / size)));
+  let at = 0;
+  for (const [k, s] of segs.entries()) {
+    const len = s.length - 42;
+    assert.equal(len, k === segs.length - 1 ? payload.length - at : size, `datagram ${k} length`);
+    assert.deepEqual(s.subarray(0, 14), sup.subarray(0, 14), 'Ethernet header copied');
+    assert.equal(u16(s, 16), 28 + len, 'IPv4 total length');
+    assert.equal(u16(s, 18), (u16(sup, 18) + k) & 0xffff, 'IPv4 id incremented per datagram');
+    assert.equal(internetChecksum(s, 14, 20), 0, 'IPv4 header checksum');
+    assert.deepEqual(s.subarray(34, 38), sup.subarray(34, 38), 'ports copied');
+    assert.equal(u16(s, 38), 8 + len, 'UDP length');
+    assert.notEqual(u16(s, 40), 0, 'a UDP checksum is present');
+    assert.ok(udpCsumOkV4(s, 14, 34, 8 + len), `UDP checksum of datagram ${k}`);
+    assert.deepEqual(s.subarray(42), payload.subarray(at, at + len), 'payload bytes');
+    at += len;
+  }
+  assert.equal(at, payload.length, 'every payload byte once');
+}
+
+test('UDP GSO: datagrams of gso_size, the last one shorter; lengths, ids, full checksums', () => {
+  const sup = udpSuper(1200 * 3 + 333);
+  const segs = udpSegment(sup, 1200);
+  assert.equal(segs.length, 4);
+  checkDatagrams(sup, segs, 1200);
+  if (hasTshark()) {
+    const out = tsharkDecode(segs, [
+      '-o',
+      'udp.check_checksum:TRUE',
+      '-o',
+      'ip.check_checksum:TRUE',
+      '-T',
+      'fields',
+      '-e',
+      'ip.checksum.status',
+      '-e',
+      'udp.checksum.status',
+      '-e',
+      'udp.length',
+    ]);
+    const rows = out.trim().split('\n');
+    assert.deepEqual(rows, ['1\t1\t1208', '1\t1\t1208', '1\t1\t1208', '1\t1\t341'], out);
+  }
+});
+
+test('property: any payload and gso_size → datagrams that concatenate back to the payload', () => {
+  fc.assert(
+    fc.property(fc.integer({ min: 0, max: 9000 }), fc.integer({ min: 1, max: 1472 }), (n, size) => {
+      const sup = udpSuper(n);
+      checkDatagrams(sup, udpSegment(sup, size), size);
+    }),
+    { numRuns: 150 },
+  );
+});
+
+for (const [name, type, outer] of [
+  ['ipip', TunType.IPIP, 20],
+  ['gue', TunType.GUE, 32],
+] as const) {
+  test(`TUN (${name}): a UDP GSO frame becomes tunnelled datagrams of the sender's size`, () => {
+    const lab = new Lab();
+    const svc = lab.addService('10.0.0.100:53', {}, 17);
+    lab.addDest(svc, '192.168.10.3:53', Fwd.TUNNEL, { tunType: type, tunPort: 6080 });
+    const sup = udpSuper(1000 * 5 + 17);
+    lab.pipe.rxGsoSize = 1000;
+    const r = lab.run(sup, 1, RxFlag.GSO | RxFlag.CSUM_PARTIAL);
+    assert.equal(r.verdict, Verdict.TX_SEGS);
+    const p = lab.pipe;
+    assert.equal(p.segCount, 6);
+    assert.equal(p.counters[Dp.GSO_SEGMENTED], 1);
+    const ttlFixed = sup.slice();
+    ttlFixed[22] -= 1;
+    const want = udpSegment(ttlFixed, 1000);
+    for (let k = 0; k < p.segCount; k++) {
+      const f = p.segBuf.slice(k * p.segSlot, k * p.segSlot + p.segLens[k]);
+      assert.equal(u32(f, 0) * 65536 + u16(f, 4), macFromString(MAC.rs3), 'to the real server MAC');
+      assert.equal(internetChecksum(f, 14, 20), 0, 'outer IPv4 checksum');
+      assert.deepEqual(f.subarray(14 + outer), want[k].subarray(14), `inner datagram ${k}`);
+    }
+  });
+}
+
+test('TUN: UDP GSO datagrams too big for the tunnel: need-frag with DF, dropped without', () => {
   const lab = new Lab();
   const svc = lab.addService('10.0.0.100:53', {}, 17);
   lab.addDest(svc, '192.168.10.3:53', Fwd.TUNNEL);
-  const dgram = udp4({
-    src: '203.0.113.5',
-    dst: '10.0.0.100',
-    sport: 5353,
-    dport: 53,
-    payload: new Uint8Array(3000),
-  });
-  lab.pipe.rxGsoSize = 1400;
-  const r = lab.run(dgram, 1, RxFlag.GSO);
+  lab.pipe.rxGsoSize = 1472; // 1500 with its headers, 1520 with IPIP
+  let r = lab.run(udpSuper(1472 * 3), 1, RxFlag.GSO | RxFlag.CSUM_PARTIAL);
+  assert.equal(r.verdict, Verdict.REPLY);
+  assert.equal(lab.pipe.counters[Dp.FRAG_NEEDED], 1);
+  assert.equal(u16(r.out, 14 + 20 + 6), 1480, 'the MTU left inside the tunnel');
+  r = lab.run(udpSuper(1472 * 3, false), 1, RxFlag.GSO | RxFlag.CSUM_PARTIAL);
   assert.equal(r.verdict, Verdict.DROP);
   assert.equal(lab.pipe.counters[Dp.GSO_TUNNEL], 1);
   assert.equal(lab.pipe.counters[Dp.GSO_SEGMENTED], 0);
