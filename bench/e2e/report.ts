@@ -1,8 +1,8 @@
 /**
  * The table of `npm run bench:e2e`: one row per setup, one column per measure, and next to each
  * tslvs figure its ratio to the named reference and to HAProxy, marked `met` or `MISSED` where
- * issue #4 §7 sets a target. Pure functions over the results, so the wording of the verdicts is
- * in one place.
+ * issue #4 §7 sets a target. The ceiling references (no targets) show their ratios to their
+ * reference only. Pure functions over the results, so the wording of the verdicts is in one place.
  */
 import type { Measure } from './measure.ts';
 
@@ -20,7 +20,7 @@ export interface SetupResult {
   readonly id: string;
   readonly label: string;
   readonly tslvs: boolean;
-  /** The reference this row's ratios use (tslvs rows). */
+  /** The reference this row's ratios use (tslvs rows and the ceiling references). */
   readonly ref?: string;
   /** Why the setup was not measured (it did not start, or failed its check). */
   readonly failure?: string;
@@ -132,7 +132,11 @@ export function textTable(
     .join('\n');
 }
 
-/** The one table: values, and for tslvs rows the ratios to their reference and to HAProxy. */
+/**
+ * The one table: values; for tslvs rows the ratios to their reference and to HAProxy; for the
+ * other rows with a reference (the ceilings) the ratios to it alone, with no verdict (TARGETS names
+ * only tslvs setups).
+ */
 export function formatTable(order: readonly string[], results: ReadonlyMap<string, SetupResult>): string {
   const head = ['setup'];
   const right = new Set<number>();
@@ -150,7 +154,8 @@ export function formatTable(order: readonly string[], results: ReadonlyMap<strin
     for (const m of MEASURES) {
       row.push(r.failure !== undefined ? '—' : fmtValue(m, r.measures[m]));
       const ref = m === 'iperf' ? 'routing' : r.ref;
-      row.push(r.tslvs && ref !== undefined ? fmtRatio(ratioCell(results, id, ref, m)) : '');
+      const ratios = r.tslvs || r.ref !== undefined;
+      row.push(ratios && ref !== undefined ? fmtRatio(ratioCell(results, id, ref, m)) : '');
       if (m !== 'udp') row.push(r.tslvs ? fmtRatio(ratioCell(results, id, 'haproxy', m)) : '');
     }
     rows.push(row);

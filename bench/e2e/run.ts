@@ -2,8 +2,9 @@
  * `npm run bench:e2e`: tslvs against the kernel, nftables and HAProxy on real hosts (network
  * namespaces on this machine), as root.
  *
- * For each setup — kernel routing, nftables DNAT, nftables DSR, HAProxy `mode tcp`, then tslvs DR,
- * NAT, TUN and FullNAT — a fresh copy of one topology (bench/e2e/setups.ts) is built, the director is
+ * For each setup — kernel routing, nftables DNAT, nftables DSR, HAProxy `mode tcp`, the two ceiling
+ * references (a minimal AF_PACKET DR forwarder in C and in Node), then tslvs DR, NAT, TUN and
+ * FullNAT — a fresh copy of one topology (bench/e2e/setups.ts) is built, the director is
  * configured, a check proves that requests reach both real servers and that 10 MB arrive whole,
  * and then, one after the other:
  *   - wrk, two processes of -t1 -c16 side by side, keep-alive: requests per second;
@@ -16,7 +17,8 @@
  * of issue #4 §7, met or MISSED, then notes (latency, errors, loss, CPU, tslvsd's counters).
  *
  * Env: TSLVS_E2E_SECONDS (each measure, default 5), TSLVS_E2E_ONLY (setup ids, comma-separated:
- * routing,nft-dnat,nft-dsr,haproxy,tslvs-dr,tslvs-nat,tslvs-tun,tslvs-fullnat), TSLVS_E2E_REPEAT
+ * routing,nft-dnat,nft-dsr,haproxy,afp-c-dr,afp-node-dr,tslvs-dr,tslvs-nat,tslvs-tun,tslvs-fullnat),
+ * TSLVS_E2E_REPEAT
  * (runs of every setup, median taken; default 1), TSLVS_E2E_CONNS (wrk connections in all, default
  * 32), TSLVS_E2E_STREAMS (iperf3 -P, default 1), TSLVS_E2E_FLOWS (UDP flows, default 256),
  * TSLVS_E2E_JSON (write the results there), TSLVS_E2E_VERBOSE=1 (print each setup's commands),
@@ -37,7 +39,7 @@ import { failed, runIperf, runUdp, runWrk } from './measure.ts';
 import type { Measure } from './measure.ts';
 import { MEASURES, fmtValue, formatNotes, formatTable, formatTargets } from './report.ts';
 import type { MeasureId, SetupResult } from './report.ts';
-import { CLIENT, NET_SPEC, RS, SETUPS, UDP_PORT } from './setups.ts';
+import { CEILING_PROCS, CLIENT, NET_SPEC, RS, SETUPS, UDP_PORT } from './setups.ts';
 import type { Setup, SetupCtx } from './setups.ts';
 
 export interface E2eOptions {
@@ -224,6 +226,21 @@ function daemonLogTail(run: LabRun, n: number): string[] {
   return lines.slice(-n).map((l) => `tslvsd log: ${l}`);
 }
 
+/** The ceiling forwarders' counters (each prints them on one line on SIGUSR2); their log on a failure. */
+async function ceilingCounters(run: LabRun, signal: boolean): Promise<string[]> {
+  const procs = run.procs.filter((p) => CEILING_PROCS.includes(p.name));
+  if (procs.length === 0) return [];
+  if (signal) {
+    for (const p of procs) if (p.child.exitCode === null) p.child.kill('SIGUSR2');
+    await sleep(300);
+  }
+  return procs.flatMap((p) => {
+    const lines = readText(p.log!).trim().split('\n').filter(Boolean);
+    // The counters line names its program; on a failure, the log's tail says what went wrong.
+    return signal ? lines.slice(-1) : lines.slice(-10).map((l) => `${p.name} log: ${l}`);
+  });
+}
+
 /** rs-tun's counters (it logs them on SIGUSR2). */
 async function rsTunCounters(run: LabRun): Promise<string[]> {
   const procs = run.procs.filter((p) => p.name === 'tslvs rs-tun');
@@ -249,7 +266,7 @@ function cpuSeconds(pid: number | undefined): number | null {
 }
 
 /** The user-space forwarders whose CPU is reported (the kernel's work is not a process's). */
-const METERED = ['tslvsd', 'tslvs rs-tun', 'haproxy'];
+const METERED = ['tslvsd', 'tslvs rs-tun', 'haproxy', ...CEILING_PROCS];
 
 /** CPU used by the forwarding processes during each measure, as a share of one core. */
 class CpuMeter {
@@ -306,6 +323,7 @@ async function runSetup(s: Setup, o: E2eOptions, log: (line: string) => void): P
     const check = await checkSetup(ctx, s);
     if (!check.ok) {
       if (s.tslvs) diag.push(...(await daemonStatus(run)), ...daemonLogTail(run, 10));
+      diag.push(...(await ceilingCounters(run, false)));
       return {
         failure: `check failed: ${check.text}`,
         check: check.text,
@@ -352,9 +370,11 @@ async function runSetup(s: Setup, o: E2eOptions, log: (line: string) => void): P
     diag.push(...cpu.lines());
     if (s.tslvs) diag.push(...(await daemonStatus(run)), ...daemonLogTail(run, 10));
     if (s.id === 'tslvs-tun') diag.push(...(await rsTunCounters(run)));
+    diag.push(...(await ceilingCounters(run, true)));
     return { check: check.text, measures, diag, shown, offloads: off };
   } catch (e) {
     if (s.tslvs) diag.push(...daemonLogTail(run, 10));
+    diag.push(...(await ceilingCounters(run, false)));
     return { failure: (e as Error).message, check: '', measures, diag, shown, offloads: off };
   } finally {
     run.close(false);
@@ -416,7 +436,13 @@ export interface E2eResults {
 }
 
 export async function runE2e(o: E2eOptions, log: (line: string) => void): Promise<E2eResults> {
-  const order = SETUPS.filter((s) => o.only === null || o.only.includes(s.id));
+  const order: Setup[] = [];
+  for (const s of SETUPS) {
+    if (o.only !== null && !o.only.includes(s.id)) continue;
+    const why = s.unavailable?.() ?? null;
+    if (why === null) order.push(s);
+    else log(`${s.label}: skipped: ${why}`);
+  }
   const runs = new Map<string, Run1[]>();
   let offloadText = '';
   for (let rep = 1; rep <= o.repeat; rep++) {

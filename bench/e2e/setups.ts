@@ -1,6 +1,7 @@
 /**
- * The topology of `npm run bench:e2e` and the eight setups measured on it: four references (kernel
- * routing, nftables DNAT, nftables DSR, HAProxy) and tslvs in NAT, DR, TUN and FullNAT.
+ * The topology of `npm run bench:e2e` and the ten setups measured on it: four references (kernel
+ * routing, nftables DNAT, nftables DSR, HAProxy), two ceiling references (the least a user-space
+ * AF_PACKET DR forwarder does, in C and in Node) and tslvs in NAT, DR, TUN and FullNAT.
  *
  *   client 10.90.1.10 ─┐
  *   director 10.90.1.1 + 10.90.2.1 (VIP 10.90.1.100) ─┤ switch (a bridge in its own namespace)
@@ -17,7 +18,10 @@
  * entries, TIME_WAIT sockets, neighbour or bridge tables — carries over from one to the next. The
  * veth offloads stay as the kernel sets them (TSO, GSO and checksum offload on).
  */
-import { writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { existsSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import type { LabRun, NetSpec } from '../../src/lab/run.ts';
 import { execAsync, readText, waitFor } from '../../src/lab/run.ts';
 
@@ -88,8 +92,10 @@ export interface Setup {
   readonly httpHosts: readonly [string, string];
   readonly iperfHost: string;
   readonly udpDsts: readonly string[];
-  /** The setup this one's ratios are taken against (tslvs rows). */
+  /** The setup this one's ratios are taken against (tslvs rows and the ceiling references). */
   readonly ref?: string;
+  /** Why this setup cannot run on this machine (e.g. no C compiler), or null: it is skipped. */
+  unavailable?(): string | null;
   /** Configures the director for this setup (after the common configuration). */
   start(c: SetupCtx): Promise<void>;
 }
@@ -267,6 +273,127 @@ export function listening(c: SetupCtx, role: string, port: number): boolean {
   }
 }
 
+// ------------------------------------------------------------------- ceiling references
+
+/** Process names of the ceiling forwarders: run.ts meters their CPU and asks for their counters. */
+export const CEILING_PROCS: readonly string[] = ['afp-dr', 'node-dr'];
+
+/**
+ * bench/e2e/ceiling/afp-dr.c. tsc does not copy it into a dist tree, so it is looked for in this
+ * file's ancestors: the repository root is two levels up from the sources, three from dist*.
+ */
+export function afpDrSource(): string | null {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (let i = 0; i < 6; i++) {
+    const p = join(dir, 'bench', 'e2e', 'ceiling', 'afp-dr.c');
+    if (existsSync(p)) return p;
+    const up = dirname(dir);
+    if (up === dir) break;
+    dir = up;
+  }
+  return null;
+}
+
+/** bench/e2e/ceiling/node-dr, next to this file in whichever tree it runs from (.ts or dist .js). */
+function nodeDrScript(): string {
+  const ext = import.meta.url.endsWith('.ts') ? 'ts' : 'js';
+  return fileURLToPath(new URL(`./ceiling/node-dr.${ext}`, import.meta.url));
+}
+
+function hasCommand(cmd: string): boolean {
+  try {
+    execFileSync('sh', ['-c', 'command -v "$0"', cmd], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * A ceiling forwarder in the director, set up as tslvs DR is: ip_forward=0, the VIP not on the host
+ * (the forwarder answers ARP for it), and the equivalent of tslvsd's host guard (an nftables ingress
+ * drop of VIP packets, after the packet socket's tap) so the host stack does not process the
+ * forwarded traffic a second time. TCP/UDP to the iperf3 port is pinned to rs1, as in tslvs's
+ * one-server 5201 service (iperf3's control and data connections must meet on one server).
+ */
+async function ceilingStart(
+  c: SetupCtx,
+  name: string,
+  cmd: string,
+  args: readonly string[],
+  shownCmd: string,
+): Promise<void> {
+  await sysctl(c, 'director', 'net.ipv4.ip_forward=0');
+  await nft(
+    c,
+    'director',
+    `table netdev bench_guard {
+  chain in0 {
+    type filter hook ingress device "eth0" priority -500; policy accept;
+    ip daddr ${VIP} drop
+  }
+}
+`,
+  );
+  const fwd = ['eth0', VIP, c.mac.director, `${c.mac.rs1},${c.mac.rs2}`, String(IPERF_PORT)];
+  c.shown.push(`director: ${shownCmd} ${fwd.join(' ')}`);
+  const p = c.run.spawn('director', name, cmd, [...args, ...fwd], `${name}.log`);
+  await waitFor(
+    () => p.child.exitCode !== null || /forwarding/.test(readText(p.log!)),
+    10_000,
+    `${name} in the director`,
+  );
+  if (p.child.exitCode !== null) throw new Error(`${name} exited: ${readText(p.log!).trim()}`);
+}
+
+/** The C forwarder, compiled for this run into the run directory (removed with it). */
+const AFP_C_DR: Setup = {
+  id: 'afp-c-dr',
+  label: 'ceiling C DR',
+  tslvs: false,
+  rsRoute: 'direct',
+  rsVip: true,
+  udp: true,
+  httpHosts: [VIP, VIP],
+  iperfHost: VIP,
+  udpDsts: [VIP],
+  ref: 'routing',
+  unavailable() {
+    if (afpDrSource() === null) return 'bench/e2e/ceiling/afp-dr.c not found above the running script';
+    return hasCommand('cc') ? null : 'no C compiler (cc); apt-get install -y gcc';
+  },
+  async start(c) {
+    const src = afpDrSource()!;
+    const bin = join(c.run.dir, 'afp-dr');
+    const r = await execAsync('cc', ['-O2', '-o', bin, src]);
+    c.shown.push('host: cc -O2 -o $RUN/afp-dr bench/e2e/ceiling/afp-dr.c');
+    if (r.code !== 0) throw new Error(`cc afp-dr.c: ${(r.stderr || r.stdout).trim()}`);
+    await ceilingStart(c, 'afp-dr', bin, [], 'afp-dr');
+  },
+};
+
+/** The same in Node on tslvs's addon and PacketPort, with a trivial handler instead of the Pipeline. */
+const AFP_NODE_DR: Setup = {
+  id: 'afp-node-dr',
+  label: 'ceiling Node DR',
+  tslvs: false,
+  rsRoute: 'direct',
+  rsVip: true,
+  udp: true,
+  httpHosts: [VIP, VIP],
+  iperfHost: VIP,
+  udpDsts: [VIP],
+  ref: 'routing',
+  start: (c) =>
+    ceilingStart(
+      c,
+      'node-dr',
+      c.run.progs.node,
+      [...c.run.progs.nodeArgs, nodeDrScript()],
+      'node bench/e2e/ceiling/node-dr.js',
+    ),
+};
+
 // -------------------------------------------------------------------------------- tslvs
 
 async function tslvsStart(c: SetupCtx, lines: readonly string[]): Promise<void> {
@@ -377,12 +504,14 @@ const TSLVS_FULLNAT: Setup = {
   start: (c) => tslvsStart(c, services('--fullnat', [], LIPS)),
 };
 
-/** In the order they run: the references first, then tslvs. */
+/** In the order they run: the references first, then the ceilings, then tslvs. */
 export const SETUPS: readonly Setup[] = [
   ROUTING,
   NFT_DNAT,
   NFT_DSR,
   HAPROXY,
+  AFP_C_DR,
+  AFP_NODE_DR,
   TSLVS_DR,
   TSLVS_NAT,
   TSLVS_TUN,
