@@ -428,12 +428,7 @@ export async function runLvs(plan: LvsPlan, o: LvsOptions = {}): Promise<LvsResu
     ok = true;
     return res;
   } catch (e) {
-    if (e instanceof LabError) {
-      const log = run.daemonLog().trim();
-      if (log !== '' && !e.message.includes(log))
-        throw new LabError(`${e.message}\ntslvsd log:\n${log}`, e.exitCode);
-    }
-    throw e;
+    throw run.withDaemonLog(e);
   } finally {
     run.close(ok && o.keep === true);
   }

@@ -324,6 +324,15 @@ export class LabRun {
     return this.daemon?.log ? readText(this.daemon.log) : '';
   }
 
+  /** A LabError with tslvsd's log appended (what the daemon said is usually why); others as they are. */
+  withDaemonLog(e: unknown): unknown {
+    if (!(e instanceof LabError)) return e;
+    const log = this.daemonLog().trim();
+    return log !== '' && !e.message.includes(log)
+      ? new LabError(`${e.message}\ntslvsd log:\n${log}`, e.exitCode)
+      : e;
+  }
+
   /** One ipvsadm command line (the word `ipvsadm` optional) through tslvsadm against this run's daemon. */
   adm(line: string): Promise<ExecResult> {
     const argv = line.split(/\s+/).filter((w, k) => w !== '' && !(k === 0 && w === 'ipvsadm'));

@@ -362,12 +362,7 @@ export async function runSchedLive(o: SchedLiveOptions = {}): Promise<SchedLiveR
       seconds: (performance.now() - t0) / 1000,
     };
   } catch (e) {
-    if (e instanceof LabError) {
-      const log = run.daemonLog().trim();
-      if (log !== '' && !e.message.includes(log))
-        throw new LabError(`${e.message}\ntslvsd log:\n${log}`, e.exitCode);
-    }
-    throw e;
+    throw run.withDaemonLog(e);
   } finally {
     run.close(ok && o.keep === true);
   }

@@ -18,6 +18,40 @@ const TCP_PSH = 0x08;
 const TCP_CWR = 0x80;
 
 /**
+ * The part of inet_gso_segment every protocol shares: segment k of `len` payload bytes at dst[o]
+ * — the super-frame's headers (hdr bytes from ethOff), then its payload bytes [k * size, + len)
+ * from dataOff — with the IPv4 total length, the identification id0 + k and the header checksum.
+ */
+function ipv4Segment(
+  b: Uint8Array,
+  ethOff: number,
+  l3off: number,
+  ipHl: number,
+  hdr: number,
+  dataOff: number,
+  size: number,
+  k: number,
+  len: number,
+  id0: number,
+  dst: Uint8Array,
+  o: number,
+): void {
+  dst.set(b.subarray(ethOff, ethOff + hdr), o);
+  dst.set(b.subarray(dataOff + k * size, dataOff + k * size + len), o + hdr);
+  const ip = o + l3off - ethOff;
+  const tot = hdr - (l3off - ethOff) + len;
+  dst[ip + 2] = tot >>> 8;
+  dst[ip + 3] = tot & 0xff;
+  const id = (id0 + k) & 0xffff;
+  dst[ip + 4] = id >>> 8;
+  dst[ip + 5] = id & 0xff;
+  dst[ip + 10] = dst[ip + 11] = 0;
+  const ic = ~csumFold(csumAdd(dst, ip, ipHl)) & 0xffff;
+  dst[ip + 10] = ic >>> 8;
+  dst[ip + 11] = ic & 0xff;
+}
+
+/**
  * Splits the super-frame whose Ethernet header is at `ethOff` (IPv4 at l3off with total length
  * l3len, TCP at l4off) into segments of at most `mss` payload bytes. Segment k is written at
  * dst[k * slot] as a complete Ethernet frame; lens[k] is its length. Returns the segment count,
@@ -49,24 +83,11 @@ export function tcpSegmentV4(
   const saddr = ((b[l3off + 12] << 24) | (b[l3off + 13] << 16) | (b[l3off + 14] << 8) | b[l3off + 15]) >>> 0;
   const daddr = ((b[l3off + 16] << 24) | (b[l3off + 17] << 16) | (b[l3off + 18] << 8) | b[l3off + 19]) >>> 0;
   const dataOff = l3off + ipTcpHdr;
-  const s3 = l3off - ethOff;
   const s4 = l4off - ethOff;
   for (let k = 0; k < n; k++) {
     const o = k * slot;
     const len = Math.min(mss, payload - k * mss);
-    dst.set(b.subarray(ethOff, ethOff + hdr), o);
-    dst.set(b.subarray(dataOff + k * mss, dataOff + k * mss + len), o + hdr);
-    const ip = o + s3;
-    const tot = ipTcpHdr + len;
-    dst[ip + 2] = tot >>> 8;
-    dst[ip + 3] = tot & 0xff;
-    const id = (id0 + k) & 0xffff;
-    dst[ip + 4] = id >>> 8;
-    dst[ip + 5] = id & 0xff;
-    dst[ip + 10] = dst[ip + 11] = 0;
-    const ic = ~csumFold(csumAdd(dst, ip, l4off - l3off)) & 0xffff;
-    dst[ip + 10] = ic >>> 8;
-    dst[ip + 11] = ic & 0xff;
+    ipv4Segment(b, ethOff, l3off, l4off - l3off, hdr, dataOff, mss, k, len, id0, dst, o);
     const th = o + s4;
     const seq = (seq0 + k * mss) >>> 0;
     dst[th + 4] = seq >>> 24;
@@ -116,24 +137,11 @@ export function udpSegmentV4(
   const saddr = ((b[l3off + 12] << 24) | (b[l3off + 13] << 16) | (b[l3off + 14] << 8) | b[l3off + 15]) >>> 0;
   const daddr = ((b[l3off + 16] << 24) | (b[l3off + 17] << 16) | (b[l3off + 18] << 8) | b[l3off + 19]) >>> 0;
   const dataOff = l3off + ipUdpHdr;
-  const s3 = l3off - ethOff;
   const s4 = l4off - ethOff;
   for (let k = 0; k < n; k++) {
     const o = k * slot;
     const len = Math.min(gsoSize, payload - k * gsoSize);
-    dst.set(b.subarray(ethOff, ethOff + hdr), o);
-    dst.set(b.subarray(dataOff + k * gsoSize, dataOff + k * gsoSize + len), o + hdr);
-    const ip = o + s3;
-    const tot = ipUdpHdr + len;
-    dst[ip + 2] = tot >>> 8;
-    dst[ip + 3] = tot & 0xff;
-    const id = (id0 + k) & 0xffff;
-    dst[ip + 4] = id >>> 8;
-    dst[ip + 5] = id & 0xff;
-    dst[ip + 10] = dst[ip + 11] = 0;
-    const ic = ~csumFold(csumAdd(dst, ip, l4off - l3off)) & 0xffff;
-    dst[ip + 10] = ic >>> 8;
-    dst[ip + 11] = ic & 0xff;
+    ipv4Segment(b, ethOff, l3off, l4off - l3off, hdr, dataOff, gsoSize, k, len, id0, dst, o);
     const uh = o + s4;
     const ulen = 8 + len;
     dst[uh + 4] = ulen >>> 8;
