@@ -346,10 +346,8 @@ async function ceilingStart(
   if (p.child.exitCode !== null) throw new Error(`${name} exited: ${readText(p.log!).trim()}`);
 }
 
-/** The C forwarder, compiled for this run into the run directory (removed with it). */
-const AFP_C_DR: Setup = {
-  id: 'afp-c-dr',
-  label: 'ceiling C DR',
+/** What both ceilings share with tslvs DR's wiring: replies bypass the director; ratios to routing. */
+const CEILING_SHAPE = {
   tslvs: false,
   rsRoute: 'direct',
   rsVip: true,
@@ -358,6 +356,13 @@ const AFP_C_DR: Setup = {
   iperfHost: VIP,
   udpDsts: [VIP],
   ref: 'routing',
+} as const satisfies Partial<Setup>;
+
+/** The C forwarder, compiled for this run into the run directory (removed with it). */
+const AFP_C_DR: Setup = {
+  id: 'afp-c-dr',
+  label: 'ceiling C DR',
+  ...CEILING_SHAPE,
   unavailable() {
     if (afpDrSource() === null) return 'bench/e2e/ceiling/afp-dr.c not found above the running script';
     return hasCommand('cc') ? null : 'no C compiler (cc); apt-get install -y gcc';
@@ -376,14 +381,7 @@ const AFP_C_DR: Setup = {
 const AFP_NODE_DR: Setup = {
   id: 'afp-node-dr',
   label: 'ceiling Node DR',
-  tslvs: false,
-  rsRoute: 'direct',
-  rsVip: true,
-  udp: true,
-  httpHosts: [VIP, VIP],
-  iperfHost: VIP,
-  udpDsts: [VIP],
-  ref: 'routing',
+  ...CEILING_SHAPE,
   start: (c) =>
     ceilingStart(
       c,
