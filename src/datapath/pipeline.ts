@@ -38,6 +38,7 @@ import {
   IPPROTO_TCP,
   IPPROTO_UDP,
   ipv4Df,
+  ipv4SetTtl,
   ipv4FillCsum,
   ipv4SetDst,
   ipv4SetSrc,
@@ -844,7 +845,7 @@ export class Pipeline implements PipelineCore {
     const fi = this.fi;
     this.count(reason);
     if (!mayAnswerIcmp4(b, fi.l3off, fi.proto, fi.icmpType)) return Verdict.DROP;
-    // The TTL was already decremented; the quoted header must show what the sender sent.
+    // Callers answer before taking one off the TTL: the quote shows what the sender sent.
     const rxIf = this.outIf;
     const n = icmpSendInPlace4(
       b,
@@ -994,9 +995,10 @@ export class Pipeline implements PipelineCore {
       const size = this.rxGsoSize;
       const mtu = hop.mtu - overhead;
       if (ipHl + 8 + size > mtu) {
-        if (this.settings.pmtuDisc && ipv4Df(b, fi.l3off))
-          return this.icmpError4(b, ICMP_DEST_UNREACH, ICMP_FRAG_NEEDED, mtu & 0xffff, cap, Dp.FRAG_NEEDED);
-        return this.drop(Dp.GSO_TUNNEL);
+        if (!this.settings.pmtuDisc || !ipv4Df(b, fi.l3off)) return this.drop(Dp.GSO_TUNNEL);
+        // route4 took one off the TTL; the error quotes the datagram as the sender sent it.
+        ipv4SetTtl(b, fi.l3off, b[fi.l3off + 8] + 1);
+        return this.icmpError4(b, ICMP_DEST_UNREACH, ICMP_FRAG_NEEDED, mtu & 0xffff, cap, Dp.FRAG_NEEDED);
       }
       slot = (fi.l4off - fi.ethOff + 8 + size + SEG_ROOM + 63) & ~63;
       n = udpSegmentV4(b, fi.ethOff, fi.l3off, fi.l4off, fi.l3len, size, seg, slot, SEG_MAX, this.segLens);

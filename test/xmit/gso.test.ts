@@ -315,6 +315,8 @@ test('TUN: UDP GSO datagrams too big for the tunnel: need-frag with DF, dropped 
   assert.equal(r.verdict, Verdict.REPLY);
   assert.equal(lab.pipe.counters[Dp.FRAG_NEEDED], 1);
   assert.equal(u16(r.out, 14 + 20 + 6), 1480, 'the MTU left inside the tunnel');
+  assert.equal(r.out[14 + 20 + 8 + 8], 64, 'the quoted datagram shows the TTL the sender sent');
+  assert.equal(internetChecksum(r.out, 14 + 20 + 8, 20), 0, 'the quoted header checksum is valid');
   r = lab.run(udpSuper(1472 * 3, false), 1, RxFlag.GSO | RxFlag.CSUM_PARTIAL);
   assert.equal(r.verdict, Verdict.DROP);
   assert.equal(lab.pipe.counters[Dp.GSO_TUNNEL], 1);
