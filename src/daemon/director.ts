@@ -18,6 +18,7 @@ import { arpWriteGratuitous, arpWriteRequest } from '../wire/arp.ts';
 import { Meta, PacketType, TpStatus, VnetFlag, VnetGso } from '../io/types.ts';
 import type { FrameIO } from '../io/types.ts';
 import { NeighQueue } from './neighq.ts';
+import { addrPortToString } from '../model/addr.ts';
 
 export interface DirectorIf extends RouterIf {
   io: FrameIO;
@@ -327,5 +328,30 @@ export class Director {
       i.io.onBatch(null);
       i.io.close();
     }
+  }
+}
+
+/**
+ * tslvsd routes IPv4 only (Router.route6 refuses: no NDP, no IPv6 routes), while ipvsadm accepts
+ * IPv6 services, as the kernel does. An operator who adds one must hear it once, not find out
+ * from a NO_ROUTE counter: `check` returns that line when the first IPv6 service appears (and
+ * again if one appears after all had gone), else null.
+ */
+export class Ipv6Notice {
+  private shown = false;
+
+  check(services: ServiceTable): string | null {
+    const v6 = services.list.filter((s) => s.af === 6);
+    if (v6.length === 0) {
+      this.shown = false;
+      return null;
+    }
+    if (this.shown) return null;
+    this.shown = true;
+    return (
+      `IPv6 service ${v6[0].addr === null ? `FWM ${v6[0].fwmark}` : addrPortToString(v6[0].addr, v6[0].port)}: ` +
+      'this director does not route IPv6 yet: neighbour solicitations for it go unanswered, and ' +
+      'packets that reach it anyway are dropped as NO_ROUTE'
+    );
   }
 }

@@ -15,7 +15,7 @@ import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { randomInt } from 'node:crypto';
 import { parseArgs } from 'node:util';
-import { Director } from './director.ts';
+import { Director, Ipv6Notice } from './director.ts';
 import type { DirectorIf } from './director.ts';
 import { HostGuard } from './hostguard.ts';
 import { ControlApi } from '../control/api.ts';
@@ -253,7 +253,10 @@ export async function runDaemon(argv: readonly string[], io: CliIo): Promise<num
     }
   }
   const guard = v['no-host-guard'] ? null : new HostGuard(ifnames, (m) => io.stderr(`tslvs daemon: ${m}\n`));
+  const notice6 = new Ipv6Notice();
   const sync = (cmd?: IpvsadmCommand): void => {
+    const line6 = notice6.check(director.services);
+    if (line6 !== null) io.stderr(`tslvs daemon: ${line6}\n`);
     if (cmd?.kind === 'delete-server' || cmd?.kind === 'delete-service') director.afterDelete();
     director.pipeline.resetLaddrPools();
     director.announce();

@@ -20,6 +20,7 @@ import { listenControl } from '../ipc/server.ts';
 import type { CliIo } from '../cli/tslvs.ts';
 import { HostGuard } from './hostguard.ts';
 import { STEER_MAX_ADDRS, steeringProgram } from './steer.ts';
+import { Ipv6Notice } from './director.ts';
 import type { FromWorker, ToWorker, WorkerConfig, WorkerIf } from './worker.ts';
 import { loadRules } from '../cli/rules.ts';
 import { randomInt } from 'node:crypto';
@@ -174,7 +175,10 @@ export async function runMulti(o: MultiOptions): Promise<number> {
     const prog = steeringProgram(vips, [...laddrs]);
     for (const w of workers) w.postMessage({ t: 'steer', prog } satisfies ToWorker);
   };
+  const notice6 = new Ipv6Notice();
   const synced = (): void => {
+    const line6 = notice6.check(services);
+    if (line6 !== null) io.stderr(`tslvs daemon: ${line6}\n`);
     steer();
     guard?.update(
       services,
