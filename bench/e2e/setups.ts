@@ -346,9 +346,8 @@ async function ceilingStart(
   if (p.child.exitCode !== null) throw new Error(`${name} exited: ${readText(p.log!).trim()}`);
 }
 
-/** What both ceilings share with tslvs DR's wiring: replies bypass the director; ratios to routing. */
-const CEILING_SHAPE = {
-  tslvs: false,
+/** DR wiring, shared by tslvs DR and both ceilings: replies bypass the director; ratios to routing. */
+const DR_SHAPE = {
   rsRoute: 'direct',
   rsVip: true,
   udp: true,
@@ -362,7 +361,8 @@ const CEILING_SHAPE = {
 const AFP_C_DR: Setup = {
   id: 'afp-c-dr',
   label: 'ceiling C DR',
-  ...CEILING_SHAPE,
+  tslvs: false,
+  ...DR_SHAPE,
   unavailable() {
     if (afpDrSource() === null) return 'bench/e2e/ceiling/afp-dr.c not found above the running script';
     return hasCommand('cc') ? null : 'no C compiler (cc); apt-get install -y gcc';
@@ -381,7 +381,8 @@ const AFP_C_DR: Setup = {
 const AFP_NODE_DR: Setup = {
   id: 'afp-node-dr',
   label: 'ceiling Node DR',
-  ...CEILING_SHAPE,
+  tslvs: false,
+  ...DR_SHAPE,
   start: (c) =>
     ceilingStart(
       c,
@@ -429,13 +430,7 @@ const TSLVS_DR: Setup = {
   id: 'tslvs-dr',
   label: 'tslvs DR',
   tslvs: true,
-  rsRoute: 'direct',
-  rsVip: true,
-  udp: true,
-  httpHosts: [VIP, VIP],
-  iperfHost: VIP,
-  udpDsts: [VIP],
-  ref: 'routing',
+  ...DR_SHAPE,
   start: (c) => tslvsStart(c, services('-g')),
 };
 

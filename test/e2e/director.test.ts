@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Topology } from '../../src/lab/topo.ts';
 import { tryLoadAfPacket } from '../../src/io/addon.ts';
-import { Daemon, admSync } from '../helpers/tslvsd.ts';
+import { Daemon, admSync, vipOnLo } from '../helpers/tslvsd.ts';
 import type { AdmResult } from '../helpers/tslvsd.ts';
 
 function skipReason(): string | null {
@@ -106,15 +106,6 @@ class Lab {
   }
 }
 
-/** Real server in DR: VIP on lo, ARP silenced as the seeds do. */
-function drRealServer(t: Topology, role: string, vip: string): void {
-  t.addr(role, 'lo', `${vip}/32`);
-  for (const k of ['all', 'eth0', 'lo']) {
-    t.sysctl(role, `net.ipv4.conf.${k}.arp_ignore`, '1');
-    t.sysctl(role, `net.ipv4.conf.${k}.arp_announce`, '2');
-  }
-}
-
 describe("DR on one segment (the seeds' experiment)", { skip: SKIP ?? false }, () => {
   const lab = SKIP ? null : new Lab();
   const VIP = '10.31.0.100';
@@ -132,8 +123,8 @@ describe("DR on one segment (the seeds' experiment)", { skip: SKIP ?? false }, (
     t.addr('rs1', 'eth0', '10.31.0.11/24');
     t.addr('rs2', 'eth0', '10.31.0.12/24');
     t.sysctl('dir', 'net.ipv4.ip_forward', '0');
-    drRealServer(t, 'rs1', VIP);
-    drRealServer(t, 'rs2', VIP);
+    vipOnLo(t, 'rs1', VIP);
+    vipOnLo(t, 'rs2', VIP);
     lab.httpServer('rs1', 'rs1', 80);
     lab.httpServer('rs2', 'rs2', 80);
     await lab.startDaemon('dir', ['--iface', 'eth0']);

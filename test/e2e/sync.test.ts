@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Topology } from '../../src/lab/topo.ts';
 import { tryLoadAfPacket } from '../../src/io/addon.ts';
-import { Daemon, TSLVS, admSync, waitFor } from '../helpers/tslvsd.ts';
+import { Daemon, TSLVS, admSync, vipOnLo, waitFor } from '../helpers/tslvsd.ts';
 import type { AdmResult } from '../helpers/tslvsd.ts';
 
 const VIP = '10.35.0.100';
@@ -80,11 +80,7 @@ describe('connection sync: a TCP connection survives a director failover', { ski
     t.addr('dira', 'eth0', '10.35.0.2/24');
     t.addr('dirb', 'eth0', '10.35.0.3/24');
     t.addr('rs1', 'eth0', `${RIP}/24`);
-    t.addr('rs1', 'lo', `${VIP}/32`);
-    for (const k of ['all', 'eth0', 'lo']) {
-      t.sysctl('rs1', `net.ipv4.conf.${k}.arp_ignore`, '1');
-      t.sysctl('rs1', `net.ipv4.conf.${k}.arp_announce`, '2');
-    }
+    vipOnLo(t, 'rs1', VIP);
     t.spawn('rs1', 'node', ['-e', ECHO]);
     await lab.daemon('dira');
     await lab.daemon('dirb');

@@ -65,3 +65,12 @@ export class Daemon {
     return admSync(this.sock, line);
   }
 }
+
+/** A DR/TUN real server's VIP: on lo, with ARP for it silenced (arp_ignore=1, arp_announce=2). */
+export function vipOnLo(topo: Topology, role: string, vip: string): void {
+  topo.addr(role, 'lo', `${vip}/32`);
+  for (const k of ['all', 'eth0', 'lo']) {
+    topo.sysctl(role, `net.ipv4.conf.${k}.arp_ignore`, '1');
+    topo.sysctl(role, `net.ipv4.conf.${k}.arp_announce`, '2');
+  }
+}

@@ -22,7 +22,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Topology } from '../../src/lab/topo.ts';
 import { tryLoadAfPacket } from '../../src/io/addon.ts';
-import { Daemon, TSLVS, admSync, waitFor } from '../helpers/tslvsd.ts';
+import { Daemon, TSLVS, admSync, vipOnLo, waitFor } from '../helpers/tslvsd.ts';
 import type { AdmResult } from '../helpers/tslvsd.ts';
 
 function skipReason(): string | null {
@@ -139,12 +139,8 @@ function realServer(l: Lab, role: string, rip: string): void {
   const t = l.t;
   t.addr(role, 'eth0', `${rip}/24`);
   t.route(role, 'default', '10.41.2.1');
-  t.addr(role, 'lo', `${VIP}/32`);
-  // The VIP must not be answered for on the wire (arp_ignore / arp_announce, as for DR).
-  for (const k of ['all', 'eth0', 'lo']) {
-    t.sysctl(role, `net.ipv4.conf.${k}.arp_ignore`, '1');
-    t.sysctl(role, `net.ipv4.conf.${k}.arp_announce`, '2');
-  }
+  // The VIP must not be answered for on the wire, as for DR.
+  vipOnLo(t, role, VIP);
   t.spawn(role, 'node', ['-e', HTTP_SERVER(role)]);
 }
 
